@@ -1,0 +1,1 @@
+"""StoreOps: the back office of shops selling on Chinese marketplaces."""

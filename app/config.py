@@ -1,0 +1,54 @@
+"""Settings, read from the environment (prefix ``STOREOPS_``; ``DATABASE_URL`` as is)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    """Every setting of the service; the README lists them."""
+
+    model_config = SettingsConfigDict(env_prefix="STOREOPS_", extra="ignore")
+
+    database_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("DATABASE_URL", "STOREOPS_DATABASE_URL"),
+        description="PostgreSQL URL; unset means an embedded server under data_dir.",
+    )
+    data_dir: Path = Field(default=PROJECT_ROOT / ".storeops")
+    admin_key: str | None = Field(default=None, min_length=16)
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    sweep_interval_seconds: float = Field(default=60.0, gt=0)
+    sweep_enabled: bool = True
+    metrics_enabled: bool = True
+    access_log: bool = True
+    log_level: str = "INFO"
+    idempotency_ttl_hours: int = Field(default=24, ge=24)
+    db_pool_size: int = Field(default=20, ge=1)
+    db_max_overflow: int = Field(default=20, ge=0)
+
+    @field_validator("database_url")
+    @classmethod
+    def _blank_is_unset(cls, value: str | None) -> str | None:
+        return value or None
+
+
+def to_async_url(url: str) -> str:
+    """Rewrite a ``postgresql://`` URL for SQLAlchemy's asyncpg dialect."""
+    for prefix in ("postgresql+asyncpg://", "postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+asyncpg://" + url[len(prefix) :]
+    raise ValueError(f"not a PostgreSQL URL: {url.split('://', 1)[0]}://…")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return Settings()

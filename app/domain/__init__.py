@@ -1,0 +1,1 @@
+"""Business rules and services; no HTTP here."""

@@ -1,0 +1,1 @@
+"""The transactional outbox and the durable event feed (DOMAIN.md §7)."""

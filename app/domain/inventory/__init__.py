@@ -1,0 +1,1 @@
+"""Stock: ledger, reservations, thresholds, replenishment (DOMAIN.md §3)."""

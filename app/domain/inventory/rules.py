@@ -1,0 +1,129 @@
+"""Pure stock rules (DOMAIN.md §3): velocity, thresholds, reorder point, replenishment."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+from enum import StrEnum
+
+VELOCITY_WINDOW_DAYS = 28
+HOT_PER_DAY = Decimal(5)
+SLOW_PER_DAY = Decimal("0.2")
+DEFAULT_LEAD_TIME_DAYS = 7
+DEFAULT_COVER_DAYS = 14
+
+
+class VelocityClass(StrEnum):
+    """热销 / 常销 / 滞销."""
+
+    HOT = "hot"
+    REGULAR = "regular"
+    SLOW = "slow"
+
+
+SAFETY_DAYS = {VelocityClass.HOT: 7, VelocityClass.REGULAR: 3, VelocityClass.SLOW: 1}
+
+
+def avg_daily_sales(units_shipped: int, window_days: int = VELOCITY_WINDOW_DAYS) -> Decimal:
+    """Average daily units over the window, exact (rounded only for display)."""
+    return Decimal(units_shipped) / Decimal(window_days)
+
+
+def velocity_class(avg: Decimal) -> VelocityClass:
+    """``hot`` ≥ 5/day, ``slow`` < 0.2/day, otherwise ``regular``."""
+    if avg >= HOT_PER_DAY:
+        return VelocityClass.HOT
+    if avg < SLOW_PER_DAY:
+        return VelocityClass.SLOW
+    return VelocityClass.REGULAR
+
+
+def _ceil(value: Decimal) -> int:
+    return math.ceil(value)
+
+
+@dataclass(frozen=True, slots=True)
+class StockFigures:
+    """Everything the read models show about a SKU's stock."""
+
+    on_hand: int
+    reserved: int
+    available: int
+    avg_daily_sales: Decimal
+    velocity_class: VelocityClass
+    lead_time_days: int
+    safety_days: int
+    reorder_point: int
+    threshold: int
+    low_stock: bool
+
+
+def stock_figures(
+    *,
+    on_hand: int,
+    reserved: int,
+    units_shipped_28d: int,
+    low_stock_threshold: int | None,
+    lead_time_days: int | None,
+    safety_days: int | None,
+) -> StockFigures:
+    """Derive availability, velocity, reorder point and low-stock state of a SKU."""
+    avg = avg_daily_sales(units_shipped_28d)
+    cls = velocity_class(avg)
+    lead = DEFAULT_LEAD_TIME_DAYS if lead_time_days is None else lead_time_days
+    safety = SAFETY_DAYS[cls] if safety_days is None else safety_days
+    reorder = reorder_point(avg, lead, safety)
+    threshold = reorder if low_stock_threshold is None else low_stock_threshold
+    available = on_hand - reserved
+    return StockFigures(
+        on_hand=on_hand,
+        reserved=reserved,
+        available=available,
+        avg_daily_sales=avg,
+        velocity_class=cls,
+        lead_time_days=lead,
+        safety_days=safety,
+        reorder_point=reorder,
+        threshold=threshold,
+        low_stock=is_low_stock(available, threshold),
+    )
+
+
+def reorder_point(avg: Decimal, lead_time_days: int, safety_days: int) -> int:
+    """``ceil(avg_daily_sales × (lead_time_days + safety_days))``."""
+    return _ceil(avg * (lead_time_days + safety_days))
+
+
+def is_low_stock(available: int, threshold: int) -> bool:
+    """A SKU is low when ``available ≤ threshold`` (DOMAIN.md §3).
+
+    With no sales and no explicit threshold the threshold is 0, so only an empty SKU is low.
+    """
+    return available <= threshold
+
+
+def suggested_qty(
+    avg: Decimal,
+    *,
+    lead_time_days: int,
+    safety_days: int,
+    available: int,
+    backordered: int,
+    cover_days: int = DEFAULT_COVER_DAYS,
+) -> int:
+    """``max(0, ceil(avg × (lead + safety + cover)) − available + backordered)``."""
+    need = _ceil(avg * (lead_time_days + safety_days + cover_days))
+    return max(0, need - available + backordered)
+
+
+def days_of_cover(available: int, avg: Decimal) -> Decimal | None:
+    """``available / avg_daily_sales``; None when nothing sells."""
+    if avg == 0:
+        return None
+    return (Decimal(available) / avg).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
+
+
+def display_avg(avg: Decimal) -> Decimal:
+    """Average daily sales as shown (4 places)."""
+    return avg.quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP)

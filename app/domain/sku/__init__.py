@@ -1,0 +1,1 @@
+"""SKUs: the catalogue of each store."""

@@ -1,0 +1,1 @@
+"""Stores and their platform policies (DOMAIN.md §1)."""

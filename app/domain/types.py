@@ -1,0 +1,99 @@
+"""Value types shared by the schemas: money as exact two-place decimals, opaque string ids."""
+
+from __future__ import annotations
+
+import re
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BeforeValidator, Field, PlainSerializer, WithJsonSchema
+
+_MONEY_RE = re.compile(r"^-?\d{1,12}(\.\d{1,2})?$")
+CENT = Decimal("0.01")
+
+
+def parse_money(value: Any) -> Decimal:
+    """Accept ``"129.90"``, ``"129.9"``, ``"129"`` or an integer; never a float or 3 decimals."""
+    if isinstance(value, bool):
+        raise ValueError("money must be a decimal string like '129.90'")
+    if isinstance(value, int):
+        text = str(value)
+    elif isinstance(value, Decimal):
+        text = format(value, "f")
+    elif isinstance(value, str):
+        text = value.strip()
+    else:
+        raise ValueError("money must be a decimal string like '129.90' (floats are not accepted)")
+    if not _MONEY_RE.match(text):
+        raise ValueError("money must be a decimal string with at most two decimal places")
+    return Decimal(text).quantize(CENT)
+
+
+def _not_negative(value: Decimal) -> Decimal:
+    if value < 0:
+        raise ValueError("amount must not be negative")
+    return value
+
+
+def format_money(value: Decimal) -> str:
+    """``Decimal('3')`` → ``'3.00'``."""
+    return str(value.quantize(CENT, rounding=ROUND_HALF_UP))
+
+
+_MONEY_SCHEMA = WithJsonSchema(
+    {
+        "type": "string",
+        "pattern": r"^-?\d+\.\d{2}$",
+        "examples": ["129.90"],
+        "description": "Yuan (CNY) as a decimal string with two places.",
+    }
+)
+_MONEY_INPUT_SCHEMA = WithJsonSchema(
+    {
+        "anyOf": [{"type": "string", "pattern": r"^\d+(\.\d{1,2})?$"}, {"type": "integer"}],
+        "examples": ["129.90"],
+        "description": "Yuan (CNY): a decimal string with at most two places, or an integer.",
+    },
+    mode="validation",
+)
+_SERIALIZE_MONEY = PlainSerializer(format_money, return_type=str, when_used="json")
+
+Money = Annotated[Decimal, BeforeValidator(parse_money), _SERIALIZE_MONEY, _MONEY_SCHEMA]
+"""Any amount, signed."""
+
+NonNegativeMoney = Annotated[
+    Decimal,
+    BeforeValidator(parse_money),
+    AfterValidator(_not_negative),
+    _SERIALIZE_MONEY,
+    _MONEY_INPUT_SCHEMA,
+    WithJsonSchema(_MONEY_SCHEMA.json_schema, mode="serialization"),
+]
+"""An amount that cannot be negative (prices, fees, targets)."""
+
+
+def parse_id(value: Any) -> int:
+    """Ids are opaque strings on the wire and bigints inside."""
+    if isinstance(value, bool):
+        raise ValueError("not a valid id")
+    if isinstance(value, int):
+        number = value
+    elif isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 18:
+        number = int(value)
+    else:
+        raise ValueError("not a valid id")
+    if number <= 0:
+        raise ValueError("not a valid id")
+    return number
+
+
+Id = Annotated[
+    int,
+    BeforeValidator(parse_id),
+    PlainSerializer(str, return_type=str, when_used="json"),
+    WithJsonSchema({"type": "string", "examples": ["1042"]}),
+]
+"""A server-assigned id (string on the wire)."""
+
+Text = Annotated[str, Field(min_length=1, max_length=200)]
+"""Short non-empty text (names, titles)."""

@@ -1,0 +1,162 @@
+"""Every error leaves the service as RFC 9457 problem+json; a 500 is opaque and logged."""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from app.domain.errors import DomainError
+
+logger = logging.getLogger("storeops.errors")
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+PROBLEM_BASE = "https://storeops.dev/problems/"
+
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    409: "conflict",
+    411: "length_required",
+    412: "precondition_failed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    429: "too_many_requests",
+}
+
+
+def problem_body(
+    status: int,
+    code: str,
+    detail: str,
+    *,
+    title: str | None = None,
+    errors: list[dict[str, Any]] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The problem document as a dict."""
+    body: dict[str, Any] = {
+        "type": PROBLEM_BASE + code,
+        "title": title or HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail,
+        "code": code,
+    }
+    if errors is not None:
+        body["errors"] = errors
+    if extra:
+        body.update(extra)
+    return body
+
+
+def problem_response(
+    status: int, body: dict[str, Any], headers: dict[str, str] | None = None
+) -> Response:
+    """Render a problem document (UTF-8, Chinese text unescaped)."""
+    return Response(
+        content=orjson.dumps(body),
+        status_code=status,
+        media_type=PROBLEM_MEDIA_TYPE,
+        headers=headers,
+    )
+
+
+def domain_error_body(exc: DomainError) -> dict[str, Any]:
+    """Problem document for a typed business error."""
+    return problem_body(
+        exc.status, exc.code, exc.detail, title=exc.title, errors=exc.errors, extra=exc.extra
+    )
+
+
+def render_domain_error(exc: DomainError) -> Response:
+    """Response for a typed business error."""
+    headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+    return problem_response(exc.status, domain_error_body(exc), headers)
+
+
+def _clean_loc(loc: Any) -> list[str | int]:
+    return [part for part in loc if isinstance(part, str | int)]
+
+
+def validation_errors(errors: Any) -> list[dict[str, Any]]:
+    """Pydantic errors reduced to ``{loc, msg, type}`` without echoing whole inputs back."""
+    out: list[dict[str, Any]] = []
+    for err in errors:
+        msg = str(err.get("msg", "invalid"))
+        if msg.startswith("Value error, "):
+            msg = msg[len("Value error, ") :]
+        out.append({"loc": _clean_loc(err.get("loc", ())), "msg": msg, "type": err.get("type")})
+    return out
+
+
+async def _on_domain_error(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, DomainError)
+    return render_domain_error(exc)
+
+
+async def _on_validation_error(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    raw = list(exc.errors())
+    if any(err.get("type") == "json_invalid" for err in raw):
+        body = problem_body(
+            422,
+            "malformed_json",
+            "The request body is not valid JSON.",
+            errors=validation_errors(raw),
+        )
+    else:
+        body = problem_body(
+            422,
+            "validation_error",
+            "The request has invalid fields; see errors.",
+            errors=validation_errors(raw),
+        )
+    return problem_response(422, body)
+
+
+async def _on_http_error(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    status = exc.status_code
+    code = _HTTP_CODES.get(status, "http_error")
+    detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(status).phrase
+    if status == 404 and detail == "Not Found":
+        detail = "No such resource or route."
+    headers = dict(exc.headers) if exc.headers else None
+    return problem_response(status, problem_body(status, code, detail), headers)
+
+
+async def _on_unexpected(request: Request, exc: Exception) -> Response:
+    request_id = getattr(request.state, "request_id", None)
+    logger.error(
+        "request.failed method=%s path=%s request_id=%s",
+        request.method,
+        request.url.path,
+        request_id,
+        exc_info=exc,
+    )
+    body = problem_body(
+        500,
+        "internal_error",
+        "An unexpected error occurred; it has been logged.",
+        extra={"request_id": request_id} if request_id else None,
+    )
+    return problem_response(500, body)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Route every kind of failure to a problem+json response."""
+    app.add_exception_handler(DomainError, _on_domain_error)
+    app.add_exception_handler(RequestValidationError, _on_validation_error)
+    app.add_exception_handler(StarletteHTTPException, _on_http_error)
+    app.add_exception_handler(Exception, _on_unexpected)

@@ -1,0 +1,139 @@
+"""The FastAPI application: lifespan (database, clock), error handlers, routers."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+
+from app import bootstrap
+from app.config import Settings, get_settings
+from app.db import create_engine, create_sessionmaker
+from app.domain.clock import Clock, SystemClock
+from app.errors import install_error_handlers
+from app.logging import configure_logging
+from app.ops import install_ops
+from app.routers import admin, api_keys, events, skus, stores
+
+DESCRIPTION = """
+Back office for shops on Pinduoduo, Taobao/Tmall, JD and Douyin: stores, SKUs, stock,
+orders, after-sales tickets and promotions.
+
+* **Auth**: `Authorization: Bearer <api key>`. Roles `admin`, `operator`, `warehouse`,
+  `integration`; keys are scoped to stores. Out-of-scope resources are `404`.
+* **Errors**: RFC 9457 `application/problem+json` with a stable `code`.
+* **Money**: decimal strings with two places (`"129.90"`), yuan.
+* **Lists**: `limit` (≤ 500) and `cursor` → `{items, next_cursor}`.
+* **Idempotency**: send `Idempotency-Key` on any write; a replay returns the first response
+  with `Idempotent-Replayed: true`.
+"""
+
+TAGS = [
+    {"name": "stores", "description": "Stores, platform dispatch policies, targets, traffic."},
+    {"name": "skus", "description": "The catalogue with stock summaries."},
+    {"name": "events", "description": "The durable event feed (transactional outbox)."},
+    {"name": "api-keys", "description": "API keys (admin)."},
+    {"name": "admin", "description": "Operations (admin)."},
+]
+
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "RFC 9457 problem details.",
+    "required": ["type", "title", "status", "detail", "code"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "code": {"type": "string", "description": "Stable machine-readable code."},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "loc": {
+                        "type": "array",
+                        "items": {"anyOf": [{"type": "string"}, {"type": "integer"}]},
+                    },
+                    "msg": {"type": "string"},
+                    "type": {"type": "string"},
+                },
+            },
+        },
+    },
+}
+
+
+def _lifespan(settings: Settings, clock: Clock) -> Any:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        url, embedded = bootstrap.resolve_database(settings)
+        try:
+            if embedded is not None:
+                # Zero-setup: an embedded server is ours to migrate.
+                await asyncio.to_thread(bootstrap.migrate, url)
+            engine = create_engine(url, settings)
+            app.state.engine = engine
+            app.state.sessionmaker = create_sessionmaker(engine)
+            if settings.admin_key:
+                async with app.state.sessionmaker() as session:
+                    await bootstrap.ensure_admin_key(session, settings.admin_key)
+            try:
+                yield
+            finally:
+                await engine.dispose()
+        finally:
+            if embedded is not None:
+                embedded.stop()
+
+    return lifespan
+
+
+def create_app(settings: Settings | None = None, clock: Clock | None = None) -> FastAPI:
+    """Build the application."""
+    settings = settings or get_settings()
+    configure_logging(settings.log_level)
+    clock = clock or SystemClock()
+    app = FastAPI(
+        title="StoreOps API",
+        version="1.0.0",
+        description=DESCRIPTION,
+        openapi_tags=TAGS,
+        docs_url=None,
+        redoc_url=None,
+        lifespan=_lifespan(settings, clock),
+    )
+    app.state.settings = settings
+    app.state.clock = clock
+    app.state.migration_head = bootstrap.migration_head()
+    install_error_handlers(app)
+    install_ops(app, access_log=settings.access_log)
+    for module in (stores, skus, events, api_keys, admin):
+        app.include_router(module.router)
+    _add_problem_schema(app)
+    return app
+
+
+def _add_problem_schema(app: FastAPI) -> None:
+    original = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = original()
+            schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = (
+                PROBLEM_SCHEMA
+            )
+            schema["components"]["securitySchemes"] = {
+                "bearer": {"type": "http", "scheme": "bearer", "description": "API key"}
+            }
+            schema["security"] = [{"bearer": []}]
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+app = create_app()

@@ -1,0 +1,20 @@
+"""Table classes only: shape, constraints and indexes (one metadata for Alembic)."""
+
+from app.models.api_key import ApiKey
+from app.models.audit import AuditEntry
+from app.models.event import Event
+from app.models.idempotency import IdempotencyRecord
+from app.models.sku import Sku, StockLevel
+from app.models.store import Store, StoreTarget, StoreTraffic
+
+__all__ = [
+    "ApiKey",
+    "AuditEntry",
+    "Event",
+    "IdempotencyRecord",
+    "Sku",
+    "StockLevel",
+    "Store",
+    "StoreTarget",
+    "StoreTraffic",
+]

@@ -1,0 +1,75 @@
+"""Keyset (cursor) pagination: the cursor holds the sort key and id of the last row seen.
+
+Keyset pages are stable under concurrent inserts: a row present when paging starts is
+returned exactly once, whatever is inserted between pages.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Annotated, Any, Generic, TypeVar
+
+import orjson
+from fastapi import Query
+from pydantic import BaseModel, Field
+
+from app.domain.errors import RuleViolation
+
+T = TypeVar("T")
+
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 500
+
+
+class Page(BaseModel, Generic[T]):
+    """One page of a list."""
+
+    items: list[T]
+    next_cursor: str | None = Field(
+        default=None, description="Pass as `cursor` for the next page; null on the last page."
+    )
+
+
+LimitParam = Annotated[
+    int,
+    Query(ge=1, le=MAX_LIMIT, description=f"Page size (default {DEFAULT_LIMIT}, max {MAX_LIMIT})."),
+]
+CursorParam = Annotated[
+    str | None, Query(max_length=512, description="`next_cursor` of the previous page.")
+]
+
+
+def encode_cursor(kind: str, *values: Any) -> str:
+    """Opaque cursor for a list ``kind`` positioned after ``values``."""
+    return base64.urlsafe_b64encode(orjson.dumps([kind, *values])).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, kind: str, arity: int) -> list[Any]:
+    """Values of a cursor made by :func:`encode_cursor`; 422 ``invalid_cursor`` otherwise."""
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        data = orjson.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+    except (ValueError, UnicodeError, orjson.JSONDecodeError):
+        data = None
+    if (
+        not isinstance(data, list)
+        or len(data) != arity + 1
+        or data[0] != kind
+        or not all(isinstance(v, int | str) and not isinstance(v, bool) for v in data[1:])
+    ):
+        raise RuleViolation(
+            "invalid_cursor",
+            "The cursor is malformed or belongs to another list.",
+            errors=[
+                {"loc": ["query", "cursor"], "msg": "invalid cursor", "type": "invalid_cursor"}
+            ],
+        )
+    return list(data[1:])
+
+
+def page_of(items: list[T], limit: int, cursor_of: Any) -> Page[T]:
+    """Trim the ``limit + 1`` rows fetched to a page, with the cursor of its last row."""
+    if len(items) > limit:
+        items = items[:limit]
+        return Page(items=items, next_cursor=cursor_of(items[-1]))
+    return Page(items=items, next_cursor=None)

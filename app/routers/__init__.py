@@ -1,0 +1,1 @@
+"""HTTP: one module per URL collection, thin handlers over app.domain."""

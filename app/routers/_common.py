@@ -1,0 +1,108 @@
+"""Shared router pieces: session and If-Match dependencies, documented problem responses."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+
+from fastapi import Depends, Header, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db import get_session
+from app.domain.clock import Clock
+from app.domain.errors import RuleViolation, not_found
+from app.domain.types import parse_id
+from app.errors import PROBLEM_BASE, PROBLEM_MEDIA_TYPE
+
+Session = Annotated[AsyncSession, Depends(get_session)]
+
+
+def get_clock(request: Request) -> Clock:
+    """The application's clock (``app.state.clock``; tests put a fixed one there)."""
+    clock: Clock = request.app.state.clock
+    return clock
+
+
+ClockDep = Annotated[Clock, Depends(get_clock)]
+
+_VERSION_RE = re.compile(r'^\s*(?:W/)?"?(\d{1,9})"?\s*$')
+
+
+def _if_match(
+    if_match: Annotated[
+        str | None,
+        Header(description="Current `version` of the resource; a stale one is 412."),
+    ] = None,
+) -> int | None:
+    if if_match is None:
+        return None
+    match = _VERSION_RE.match(if_match)
+    if not match:
+        raise RuleViolation(
+            "invalid_if_match",
+            "If-Match must be the resource's integer version.",
+            errors=[{"loc": ["header", "If-Match"], "msg": "not a version", "type": "invalid"}],
+        )
+    return int(match.group(1))
+
+
+def path_id(raw: str, kind: str) -> int:
+    """A path id; one that cannot exist is simply not found."""
+    try:
+        return parse_id(raw)
+    except ValueError:
+        raise not_found(kind, raw) from None
+
+
+IfMatch = Annotated[int | None, Depends(_if_match)]
+
+IdempotencyKeyHeader = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        description="Retry-safe key: a replay returns the first response (≥ 24 h).",
+        max_length=255,
+    ),
+]
+
+_TITLES = {
+    400: ("bad_request", "Bad Request"),
+    401: ("invalid_credentials", "Unauthorized"),
+    403: ("forbidden_role", "Forbidden"),
+    404: ("not_found", "Not found"),
+    409: ("conflict", "Conflict"),
+    412: ("version_mismatch", "Precondition failed"),
+    422: ("validation_error", "Unprocessable content"),
+}
+
+
+def problems(
+    *statuses: int, codes: dict[int, str] | None = None
+) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for problem+json errors, with an example each."""
+    out: dict[int | str, dict[str, Any]] = {}
+    for status in statuses:
+        code, title = _TITLES[status]
+        if codes and status in codes:
+            code = codes[status]
+        example: dict[str, Any] = {
+            "type": PROBLEM_BASE + code,
+            "title": title,
+            "status": status,
+            "detail": f"Explains the {code.replace('_', ' ')} problem.",
+            "code": code,
+        }
+        if status == 422:
+            example["errors"] = [
+                {"loc": ["body", "field"], "msg": "explanation", "type": "value_error"}
+            ]
+        out[status] = {
+            "description": title if not codes or status not in codes else f"{title} (`{code}`)",
+            "content": {
+                PROBLEM_MEDIA_TYPE: {
+                    "schema": {"$ref": "#/components/schemas/Problem"},
+                    "example": example,
+                }
+            },
+        }
+    return out

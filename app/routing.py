@@ -1,0 +1,115 @@
+"""The request transaction: opened per request, committed before the response is sent.
+
+:class:`TransactionalRoute` wraps every API route. Reads run in a session that is
+rolled back at the end. Writes commit before returning; with an ``Idempotency-Key``
+the stored response is written in the same transaction as the change, and business
+errors (4xx after the work began) are stored too, while server errors never are.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from fastapi import Request, Response
+from fastapi.routing import APIRoute
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app import idempotency
+from app.auth import authenticate
+from app.domain.errors import DomainError
+from app.errors import render_domain_error
+
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+REPLAY_HEADER = "Idempotent-Replayed"
+# Errors that mean the work never started: not stored, so a corrected retry can proceed.
+_NOT_STORED = frozenset({401, 403})
+
+Handler = Callable[[Request], Coroutine[Any, Any, Response]]
+
+
+class TransactionalRoute(APIRoute):
+    """An APIRoute whose handler runs inside one database transaction."""
+
+    def get_route_handler(self) -> Handler:
+        handler = super().get_route_handler()
+        if not (set(self.methods or ()) & WRITE_METHODS):
+            return _read_handler(handler)
+        return _write_handler(handler)
+
+
+def _sessionmaker(request: Request) -> async_sessionmaker[AsyncSession]:
+    maker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
+    return maker
+
+
+def _read_handler(handler: Handler) -> Handler:
+    async def run(request: Request) -> Response:
+        async with _sessionmaker(request)() as session:
+            request.state.session = session
+            return await handler(request)
+
+    return run
+
+
+def _write_handler(handler: Handler) -> Handler:
+    async def run(request: Request) -> Response:
+        async with _sessionmaker(request)() as session:
+            request.state.session = session
+            key = request.headers.get("idempotency-key")
+            if key is None:
+                response = await handler(request)
+                await session.commit()
+                return response
+            return await _run_idempotent(request, session, handler, idempotency.validate_key(key))
+
+    return run
+
+
+async def _run_idempotent(
+    request: Request, session: AsyncSession, handler: Handler, key: str
+) -> Response:
+    principal = await authenticate(request, session)
+    settings = request.app.state.settings
+    stored = await idempotency.claim(
+        session,
+        api_key_id=principal.key_id,
+        key=key,
+        method=request.method,
+        path=request.url.path,
+        fingerprint=idempotency.fingerprint(
+            request.method, request.url.path, request.url.query, await request.body()
+        ),
+        ttl_hours=settings.idempotency_ttl_hours,
+    )
+    if stored is not None:
+        await session.rollback()
+        return Response(
+            content=stored.body,
+            status_code=stored.status,
+            media_type=stored.media_type,
+            headers={REPLAY_HEADER: "true"},
+        )
+    savepoint = await session.begin_nested()
+    try:
+        response = await handler(request)
+    except DomainError as exc:
+        if exc.status in _NOT_STORED:
+            raise
+        await savepoint.rollback()
+        response = render_domain_error(exc)
+    else:
+        await savepoint.commit()
+    if response.status_code >= 500:
+        await session.rollback()
+        return response
+    await idempotency.save(
+        session,
+        api_key_id=principal.key_id,
+        key=key,
+        response=idempotency.StoredResponse(
+            response.status_code, bytes(response.body), response.headers.get("content-type")
+        ),
+    )
+    await session.commit()
+    return response
