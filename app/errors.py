@@ -151,7 +151,8 @@ async def _on_unexpected(request: Request, exc: Exception) -> Response:
         "An unexpected error occurred; it has been logged.",
         extra={"request_id": request_id} if request_id else None,
     )
-    return problem_response(500, body)
+    # Raised past the request middleware, so the id header is set here.
+    return problem_response(500, body, {"X-Request-ID": request_id} if request_id else None)
 
 
 def install_error_handlers(app: FastAPI) -> None:
