@@ -13,7 +13,9 @@ from app.domain.events import service as events
 from tests.helpers import ADMIN, Api, assert_problem
 
 
-async def _drain(api: Api, store_id: str, after: str | None, limit: int = 7) -> list[dict[str, Any]]:
+async def _drain(
+    api: Api, store_id: str, after: str | None, limit: int = 7
+) -> list[dict[str, Any]]:
     seen: list[dict[str, Any]] = []
     while True:
         params: dict[str, Any] = {"store_id": store_id, "limit": limit}

@@ -31,7 +31,9 @@ async def test_cursor_from_another_list_is_rejected(api: Api) -> None:
     store = await api.store()
     for _ in range(2):
         await api.sku(store["id"])
-    r = await api.client.get("/v1/skus", params={"store_id": store["id"], "limit": 1}, headers=ADMIN)
+    r = await api.client.get(
+        "/v1/skus", params={"store_id": store["id"], "limit": 1}, headers=ADMIN
+    )
     cursor = r.json()["next_cursor"]
     r = await api.client.get("/v1/stores", params={"cursor": cursor}, headers=ADMIN)
     assert r.status_code == 422
