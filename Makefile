@@ -18,8 +18,8 @@ run: $(STAMP)
 	$(BIN)/python -m app.run
 
 lint: $(STAMP)
-	$(BIN)/ruff check app tests bench alembic
-	$(BIN)/ruff format --check app tests bench alembic
+	$(BIN)/ruff check app tests alembic $(wildcard bench)
+	$(BIN)/ruff format --check app tests alembic $(wildcard bench)
 
 types: $(STAMP)
 	$(BIN)/mypy app
