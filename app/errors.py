@@ -9,6 +9,7 @@ from typing import Any
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
@@ -155,9 +156,25 @@ async def _on_unexpected(request: Request, exc: Exception) -> Response:
     return problem_response(500, body, {"X-Request-ID": request_id} if request_id else None)
 
 
+async def _on_database_error(request: Request, exc: Exception) -> Response:
+    # SQLSTATE class 22 (data exception): a value from the request that PostgreSQL cannot
+    # hold, such as a NUL character or a number out of range. Anything else is a 500.
+    sqlstate = getattr(getattr(exc, "orig", None), "sqlstate", None) or ""
+    if sqlstate.startswith("22"):
+        body = problem_body(
+            422,
+            "invalid_value",
+            "A value in the request cannot be stored (out of range, or an invalid character).",
+            errors=[{"loc": ["body"], "msg": "value cannot be stored", "type": "invalid_value"}],
+        )
+        return problem_response(422, body)
+    return await _on_unexpected(request, exc)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Route every kind of failure to a problem+json response."""
     app.add_exception_handler(DomainError, _on_domain_error)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
+    app.add_exception_handler(DBAPIError, _on_database_error)
     app.add_exception_handler(Exception, _on_unexpected)

@@ -39,6 +39,11 @@ CursorParam = Annotated[
 ]
 
 
+def _is_key_value(value: Any) -> bool:
+    """Cursor positions are bigint keys (ids, epoch microseconds)."""
+    return isinstance(value, int) and not isinstance(value, bool) and -(2**63) <= value < 2**63
+
+
 def encode_cursor(kind: str, *values: Any) -> str:
     """Opaque cursor for a list ``kind`` positioned after ``values``."""
     return base64.urlsafe_b64encode(orjson.dumps([kind, *values])).decode().rstrip("=")
@@ -55,7 +60,7 @@ def decode_cursor(cursor: str, kind: str, arity: int) -> list[Any]:
         not isinstance(data, list)
         or len(data) != arity + 1
         or data[0] != kind
-        or not all(isinstance(v, int | str) and not isinstance(v, bool) for v in data[1:])
+        or not all(_is_key_value(v) for v in data[1:])
     ):
         raise RuleViolation(
             "invalid_cursor",

@@ -10,6 +10,7 @@ from pydantic import AfterValidator, BeforeValidator, Field, PlainSerializer, Wi
 
 _MONEY_RE = re.compile(r"^-?\d{1,12}(\.\d{1,2})?$")
 CENT = Decimal("0.01")
+MAX_ID = 2**63 - 1
 
 
 def parse_money(value: Any) -> Decimal:
@@ -82,7 +83,7 @@ def parse_id(value: Any) -> int:
         number = int(value)
     else:
         raise ValueError("not a valid id")
-    if number <= 0:
+    if not 0 < number <= MAX_ID:
         raise ValueError("not a valid id")
     return number
 
@@ -95,5 +96,11 @@ Id = Annotated[
 ]
 """A server-assigned id (string on the wire)."""
 
-Text = Annotated[str, Field(min_length=1, max_length=200)]
-"""Short non-empty text (names, titles)."""
+NO_CONTROL_CHARS = r"^[^\x00-\x1f\x7f]*$"
+NO_NUL = r"^[^\x00]*$"
+
+Text = Annotated[str, Field(min_length=1, max_length=200, pattern=NO_CONTROL_CHARS)]
+"""Short non-empty text on one line (names, titles)."""
+
+Note = Annotated[str, Field(max_length=2000, pattern=NO_NUL)]
+"""Free text (reasons, notes); anything PostgreSQL can store."""

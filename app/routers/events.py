@@ -10,6 +10,7 @@ from app.auth import Principal, Role, require
 from app.domain.errors import RuleViolation
 from app.domain.events import service
 from app.domain.events.schemas import EventPage, EventPublic
+from app.domain.store import service as stores
 from app.domain.types import parse_id
 from app.pagination import LimitParam
 from app.routers._common import Session, path_id, problems
@@ -64,8 +65,8 @@ async def list_events(
                 f"Unknown event types: {', '.join(unknown)}.",
                 errors=[{"loc": ["query", "type"], "msg": "unknown type", "type": "invalid"}],
             )
-    store_ids = principal.scoped_store_ids(
-        path_id(store_id, "store") if store_id is not None else None
+    store_ids = await stores.store_filter(
+        session, principal, path_id(store_id, "store") if store_id is not None else None
     )
     rows = await service.feed(
         session, after=_after(after or cursor), store_ids=store_ids, types=types, limit=limit

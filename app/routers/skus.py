@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Path, Query
 from app.auth import AnyRole, Principal, Role, require
 from app.domain.sku import service
 from app.domain.sku.schemas import BARCODE_PATTERN, SkuCreate, SkuPublic, SkuStatus, SkuUpdate
+from app.domain.types import NO_NUL
 from app.pagination import CursorParam, LimitParam, Page, decode_cursor, encode_cursor, page_of
 from app.routers._common import ClockDep, IdempotencyKeyHeader, IfMatch, Session, path_id, problems
 from app.routing import TransactionalRoute
@@ -46,7 +47,7 @@ async def list_skus(
     store_id: Annotated[str | None, Query(description="Only this store.")] = None,
     status: SkuStatus | None = None,
     q: Annotated[
-        str | None, Query(max_length=100, description="SKU code or title contains.")
+        str | None, Query(max_length=100, pattern=NO_NUL, description="SKU code or title contains.")
     ] = None,
     barcode: Annotated[
         str | None, Query(pattern=BARCODE_PATTERN, description="Exact barcode (scanning).")

@@ -21,6 +21,7 @@ from app.domain.store.schemas import (
     TrafficPublic,
     parse_month,
 )
+from app.domain.types import NO_NUL
 from app.pagination import CursorParam, LimitParam, Page, decode_cursor, encode_cursor, page_of
 from app.routers._common import IdempotencyKeyHeader, IfMatch, Session, path_id, problems
 from app.routing import TransactionalRoute
@@ -58,7 +59,9 @@ async def list_stores(
     limit: LimitParam = 50,
     cursor: CursorParam = None,
     platform: Platform | None = None,
-    q: Annotated[str | None, Query(max_length=100, description="Code or name contains.")] = None,
+    q: Annotated[
+        str | None, Query(max_length=100, pattern=NO_NUL, description="Code or name contains.")
+    ] = None,
 ) -> Page[StorePublic]:
     """Stores in the key's scope, by id."""
     after = decode_cursor(cursor, "stores", 1)[0] if cursor else None

@@ -9,7 +9,7 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from app.domain.inventory.rules import VelocityClass
-from app.domain.types import Id, NonNegativeMoney
+from app.domain.types import Id, NonNegativeMoney, Text
 
 SKU_CODE_PATTERN = r"^[^\s\x00-\x1f][^\x00-\x1f]{0,63}$"
 BARCODE_PATTERN = r"^[A-Za-z0-9-]{4,64}$"
@@ -56,7 +56,7 @@ class SkuCreate(_SkuFields):
 
     store_id: Id
     sku_code: str = Field(pattern=SKU_CODE_PATTERN, description="Unique within the store.")
-    title: str = Field(min_length=1, max_length=200)
+    title: Text
     price: NonNegativeMoney
 
     @model_validator(mode="after")
@@ -75,7 +75,7 @@ class SkuUpdate(_SkuFields):
     )
 
     sku_code: str | None = Field(default=None, pattern=SKU_CODE_PATTERN)
-    title: str | None = Field(default=None, min_length=1, max_length=200)
+    title: Text | None = None
     price: NonNegativeMoney | None = None
     status: SkuStatus | None = None
 

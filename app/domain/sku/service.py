@@ -208,7 +208,7 @@ async def list_page(
 ) -> list[Sku]:
     """SKUs by id within the key's scope, ``limit + 1`` rows after ``after_id``."""
     stmt = sa.select(Sku).order_by(_skus.c.id)
-    store_ids = principal.scoped_store_ids(store_id)
+    store_ids = await stores.store_filter(session, principal, store_id)
     if store_ids is not None:
         stmt = stmt.where(_skus.c.store_id.in_(store_ids))
     if status is not None:

@@ -66,6 +66,16 @@ async def get_visible(session: AsyncSession, principal: Principal, store_id: int
     return store
 
 
+async def store_filter(
+    session: AsyncSession, principal: Principal, store_id: int | None
+) -> list[int] | None:
+    """Store ids a list may read: one existing visible store, or the key's whole scope."""
+    if store_id is None:
+        return principal.scoped_store_ids(None)
+    await get_visible(session, principal, store_id)
+    return [store_id]
+
+
 async def create(session: AsyncSession, principal: Principal, data: StoreCreate) -> Store:
     """Create a store; ``409 duplicate_store_code`` if the code is taken."""
     overrides = data.dispatch_policy.overrides() if data.dispatch_policy else {}
