@@ -16,7 +16,16 @@ from app.domain.clock import Clock, SystemClock
 from app.errors import install_error_handlers
 from app.logging import configure_logging
 from app.ops import install_ops
-from app.routers import admin, api_keys, events, skus, stores
+from app.routers import (
+    admin,
+    api_keys,
+    events,
+    skus,
+    stock_levels,
+    stock_movements,
+    stocktakes,
+    stores,
+)
 
 DESCRIPTION = """
 Back office for shops on Pinduoduo, Taobao/Tmall, JD and Douyin: stores, SKUs, stock,
@@ -34,6 +43,7 @@ orders, after-sales tickets and promotions.
 TAGS = [
     {"name": "stores", "description": "Stores, platform dispatch policies, targets, traffic."},
     {"name": "skus", "description": "The catalogue with stock summaries."},
+    {"name": "inventory", "description": "Stock ledger, stocktakes, ERP sync, reports."},
     {"name": "events", "description": "The durable event feed (transactional outbox)."},
     {"name": "api-keys", "description": "API keys (admin)."},
     {"name": "admin", "description": "Operations (admin)."},
@@ -111,7 +121,16 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     app.state.migration_head = bootstrap.migration_head()
     install_error_handlers(app)
     install_ops(app, access_log=settings.access_log)
-    for module in (stores, skus, events, api_keys, admin):
+    for module in (
+        stores,
+        skus,
+        stock_movements,
+        stocktakes,
+        stock_levels,
+        events,
+        api_keys,
+        admin,
+    ):
         app.include_router(module.router)
     _add_problem_schema(app)
     return app

@@ -4,6 +4,7 @@ from app.models.api_key import ApiKey
 from app.models.audit import AuditEntry
 from app.models.event import Event
 from app.models.idempotency import IdempotencyRecord
+from app.models.inventory import Reservation, StockMovement, Stocktake, StocktakeLine
 from app.models.sku import Sku, StockLevel
 from app.models.store import Store, StoreTarget, StoreTraffic
 
@@ -12,8 +13,12 @@ __all__ = [
     "AuditEntry",
     "Event",
     "IdempotencyRecord",
+    "Reservation",
     "Sku",
     "StockLevel",
+    "StockMovement",
+    "Stocktake",
+    "StocktakeLine",
     "Store",
     "StoreTarget",
     "StoreTraffic",

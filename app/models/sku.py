@@ -70,4 +70,16 @@ class StockLevel(SQLModel, table=True):
     reserved: int = Field(
         default=0, sa_column=sa.Column(sa.Integer, nullable=False, server_default="0")
     )
+    # Low-stock threshold as of the last refresh (SKU change, shipment, sweep), so that
+    # stock changes can detect crossings without recomputing velocity every time.
+    threshold: int = Field(
+        default=0, sa_column=sa.Column(sa.Integer, nullable=False, server_default="0")
+    )
+    # Hysteresis: stock.low / stock.out fire once per crossing, re-armed on recovery.
+    low_notified: bool = Field(
+        default=False, sa_column=sa.Column(sa.Boolean, nullable=False, server_default="false")
+    )
+    out_notified: bool = Field(
+        default=False, sa_column=sa.Column(sa.Boolean, nullable=False, server_default="false")
+    )
     updated_at: datetime | None = Field(default=None, sa_column=created_at_column())

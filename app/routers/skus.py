@@ -7,6 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query
 
 from app.auth import AnyRole, Principal, Role, require
+from app.domain.inventory import service as inventory
+from app.domain.inventory.schemas import StockPublic
 from app.domain.sku import service
 from app.domain.sku.schemas import BARCODE_PATTERN, SkuCreate, SkuPublic, SkuStatus, SkuUpdate
 from app.domain.types import NO_NUL
@@ -81,6 +83,14 @@ async def get_sku(
     return (await service.read_models(session, [sku], clock.now()))[0]
 
 
+@router.get("/{sku_id}/stock", response_model=StockPublic, responses=problems(401, 404))
+async def get_sku_stock(
+    sku_id: SkuId, principal: AnyRole, session: Session, clock: ClockDep
+) -> StockPublic:
+    """Live stock figures: on hand, reserved, available, threshold, velocity, backorders."""
+    return await inventory.stock_of(session, principal, path_id(sku_id, "sku"), clock.now())
+
+
 @router.patch(
     "/{sku_id}",
     response_model=SkuPublic,
@@ -95,5 +105,7 @@ async def update_sku(
     if_match: IfMatch,
 ) -> SkuPublic:
     """Change a SKU; `status: delisted` by hand stays until an operator relists it."""
-    sku = await service.update(session, principal, path_id(sku_id, "sku"), body, if_match)
+    sku = await service.update(
+        session, principal, path_id(sku_id, "sku"), body, if_match, clock.now()
+    )
     return (await service.read_models(session, [sku], clock.now()))[0]

@@ -127,3 +127,45 @@ def days_of_cover(available: int, avg: Decimal) -> Decimal | None:
 def display_avg(avg: Decimal) -> Decimal:
     """Average daily sales as shown (4 places)."""
     return avg.quantize(Decimal("0.0001"), rounding=ROUND_HALF_UP)
+
+
+@dataclass(frozen=True, slots=True)
+class Transitions:
+    """What a change of availability triggers (DOMAIN.md §3: low stock, out of stock, delist)."""
+
+    low: bool | None = None
+    """True: crossed into low stock (emit ``stock.low``); False: recovered (re-arm)."""
+    out: bool | None = None
+    """True: ran out (emit ``stock.out``); False: stock returned (re-arm)."""
+    delist: bool = False
+    relist: bool = False
+
+    @property
+    def any(self) -> bool:
+        """Whether anything must be written."""
+        return self.low is not None or self.out is not None or self.delist or self.relist
+
+
+def _crossing(now: bool, notified: bool) -> bool | None:
+    """True when a condition newly holds, False when it newly stopped, else None."""
+    return None if now == notified else now
+
+
+def stock_transitions(
+    *,
+    available: int,
+    threshold: int,
+    low_notified: bool,
+    out_notified: bool,
+    status: str,
+    delisted_by: str | None,
+) -> Transitions:
+    """Crossings since the last notification, with hysteresis; manual delists are kept."""
+    low_now = is_low_stock(available, threshold)
+    out_now = available <= 0
+    return Transitions(
+        low=_crossing(low_now, low_notified),
+        out=_crossing(out_now, out_notified),
+        delist=out_now and status == "active",
+        relist=not out_now and status == "delisted" and delisted_by == "auto",
+    )

@@ -12,24 +12,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auth import Principal
 from app.domain import audit
 from app.domain.errors import Conflict, PreconditionFailed, RuleViolation, not_found
-from app.domain.inventory import rules
+from app.domain.inventory import levels, rules
 from app.domain.sku.schemas import SkuCreate, SkuPublic, SkuStatus, SkuUpdate, StockSummary
 from app.domain.store import service as stores
 from app.models import Sku, StockLevel
 
 _skus = Sku.__table__  # type: ignore[attr-defined]
 _levels = StockLevel.__table__  # type: ignore[attr-defined]
-
-
-async def units_shipped_since(
-    session: AsyncSession, sku_ids: list[int], since: datetime
-) -> dict[int, int]:
-    """Units shipped per SKU since ``since``.
-
-    Nothing ships before the stock ledger exists (inventory issue), so every SKU has 0.
-    """
-    del session, sku_ids, since
-    return {}
 
 
 def to_public(sku: Sku, on_hand: int, reserved: int, shipped_28d: int) -> SkuPublic:
@@ -77,7 +66,7 @@ async def read_models(session: AsyncSession, skus: list[Sku], now: datetime) -> 
     if not skus:
         return []
     ids = [s.id for s in skus if s.id is not None]
-    levels = {
+    balances = {
         r.sku_id: (r.on_hand, r.reserved)
         for r in await session.execute(
             sa.select(_levels.c.sku_id, _levels.c.on_hand, _levels.c.reserved).where(
@@ -85,11 +74,11 @@ async def read_models(session: AsyncSession, skus: list[Sku], now: datetime) -> 
             )
         )
     }
-    shipped = await units_shipped_since(
+    shipped = await levels.units_shipped_since(
         session, ids, now - timedelta(days=rules.VELOCITY_WINDOW_DAYS)
     )
     return [
-        to_public(s, *levels.get(s.id, (0, 0)), shipped.get(s.id, 0))  # type: ignore[arg-type]
+        to_public(s, *balances.get(s.id, (0, 0)), shipped.get(s.id, 0))  # type: ignore[arg-type]
         for s in skus
     ]
 
@@ -120,7 +109,16 @@ async def create(session: AsyncSession, principal: Principal, data: SkuCreate) -
         raise Conflict(
             "duplicate_sku", f"SKU code '{data.sku_code}' already exists in store {data.store_id}."
         )
-    await session.execute(sa.insert(_levels).values(sku_id=row.id, store_id=data.store_id))
+    # A new SKU is born empty: nothing to notify about until it has had stock.
+    await session.execute(
+        sa.insert(_levels).values(
+            sku_id=row.id,
+            store_id=data.store_id,
+            threshold=data.low_stock_threshold or 0,
+            low_notified=True,
+            out_notified=True,
+        )
+    )
     await audit.record(
         session,
         api_key_id=principal.key_id,
@@ -141,6 +139,7 @@ async def update(
     sku_id: int,
     data: SkuUpdate,
     if_match: int | None,
+    now: datetime,
 ) -> Sku:
     """Apply a partial change under optimistic concurrency (``If-Match``)."""
     sku = await get_visible(session, principal, sku_id, for_update=True)
@@ -182,6 +181,8 @@ async def update(
         if clash.first() is not None:
             raise Conflict("duplicate_sku", f"SKU code '{values['sku_code']}' already exists.")
     await session.execute(sa.update(_skus).where(_skus.c.id == sku_id).values(**values))
+    if changes.keys() & {"low_stock_threshold", "lead_time_days", "safety_days"}:
+        await levels.refresh_thresholds(session, [sku_id], now)
     await audit.record(
         session,
         api_key_id=principal.key_id,

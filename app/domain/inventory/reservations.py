@@ -1,0 +1,361 @@
+"""Reservations: stock held for order lines, in the caller's transaction (DOMAIN.md §3).
+
+``reserve`` is a single conditional statement on the hot path; multi-SKU callers go
+through :func:`reserve_lines`, which reserves in SKU-id order so that concurrent
+orders cannot deadlock. Waiting lines (backorders) get freed stock by earliest
+deadline, then earliest ``placed_at``; a stocktake shortfall takes stock back from the
+latest deadline first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.domain.errors import Conflict, not_found
+from app.domain.inventory import hooks, levels
+from app.domain.inventory.hooks import AllocationChange
+from app.domain.inventory.levels import STATE_COLUMNS, LevelState
+
+_RESERVE_ALL = sa.text(
+    f"""
+    WITH l AS (
+        UPDATE stock_levels AS l SET reserved = l.reserved + :qty
+          FROM skus AS s
+         WHERE l.sku_id = :sku_id AND s.id = l.sku_id AND l.on_hand - l.reserved >= :qty
+        RETURNING {STATE_COLUMNS}
+    ), r AS (
+        INSERT INTO reservations
+               (sku_id, store_id, line_ref, order_id, requested, reserved, deadline, placed_at)
+        SELECT sku_id, store_id, :line_ref, :order_id, :qty, :qty, :deadline, :placed_at FROM l
+        RETURNING id
+    )
+    SELECT l.*, r.id AS reservation_id FROM l, r
+    """
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    """One order line asking for stock."""
+
+    sku_id: int
+    quantity: int
+    line_ref: str
+    placed_at: datetime
+    deadline: datetime | None = None
+    order_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Reserved:
+    """What a line got: ``reserved == requested`` is fully allocated, less is a backorder."""
+
+    reservation_id: int
+    line_ref: str
+    sku_id: int
+    requested: int
+    reserved: int
+    state: LevelState
+
+
+async def reserve(session: AsyncSession, line: Line, *, allow_partial: bool) -> Reserved:
+    """Reserve a line; all or nothing unless ``allow_partial`` (the rest waits for stock).
+
+    Raises ``409 insufficient_stock`` when not all is available and partial is not allowed.
+    """
+    if line.quantity <= 0:
+        raise ValueError("quantity must be positive")
+    params = {
+        "sku_id": line.sku_id,
+        "qty": line.quantity,
+        "line_ref": line.line_ref,
+        "order_id": line.order_id,
+        "deadline": line.deadline,
+        "placed_at": line.placed_at,
+    }
+    row = (await session.execute(_RESERVE_ALL, params)).first()
+    if row is not None:
+        state = levels.state_of(row)
+        await levels.apply_transitions(session, [state])
+        return Reserved(
+            row.reservation_id, line.line_ref, line.sku_id, line.quantity, line.quantity, state
+        )
+    if not allow_partial:
+        raise Conflict(
+            "insufficient_stock",
+            f"SKU {line.sku_id} has fewer than {line.quantity} units available.",
+            extra={"sku_id": str(line.sku_id), "requested": line.quantity},
+        )
+    return await _reserve_partial(session, line)
+
+
+async def _reserve_partial(session: AsyncSession, line: Line) -> Reserved:
+    states = await levels.lock_states(session, [line.sku_id])
+    if line.sku_id not in states:
+        raise not_found("sku", line.sku_id)
+    state = states[line.sku_id]
+    got = max(0, min(line.quantity, state.available))
+    if got:
+        await session.execute(
+            sa.text("UPDATE stock_levels SET reserved = reserved + :got WHERE sku_id = :sku_id"),
+            {"got": got, "sku_id": line.sku_id},
+        )
+        state = replace(state, reserved=state.reserved + got)
+    reservation_id = (
+        await session.execute(
+            sa.text(
+                "INSERT INTO reservations (sku_id, store_id, line_ref, order_id, requested, "
+                "reserved, deadline, placed_at) VALUES (:sku_id, :store_id, :line_ref, "
+                ":order_id, :qty, :got, :deadline, :placed_at) RETURNING id"
+            ),
+            {
+                "sku_id": line.sku_id,
+                "store_id": state.store_id,
+                "line_ref": line.line_ref,
+                "order_id": line.order_id,
+                "qty": line.quantity,
+                "got": got,
+                "deadline": line.deadline,
+                "placed_at": line.placed_at,
+            },
+        )
+    ).scalar_one()
+    await levels.apply_transitions(session, [state])
+    return Reserved(reservation_id, line.line_ref, line.sku_id, line.quantity, got, state)
+
+
+async def reserve_lines(
+    session: AsyncSession, lines: Sequence[Line], *, allow_partial: bool
+) -> list[Reserved]:
+    """Reserve several lines in SKU-id order (no deadlocks); results in input order."""
+    order = sorted(range(len(lines)), key=lambda i: (lines[i].sku_id, i))
+    results: dict[int, Reserved] = {}
+    for i in order:
+        results[i] = await reserve(session, lines[i], allow_partial=allow_partial)
+    return [results[i] for i in range(len(lines))]
+
+
+async def _lock_open(session: AsyncSession, line_refs: Sequence[str]) -> list[Any]:
+    rows = await session.execute(
+        sa.text(
+            "SELECT id, sku_id, requested, reserved, line_ref, order_id FROM reservations "
+            "WHERE line_ref = ANY(:refs) AND status = 'open' ORDER BY sku_id, id FOR UPDATE"
+        ),
+        {"refs": list(line_refs)},
+    )
+    return list(rows)
+
+
+async def release(
+    session: AsyncSession, line_refs: Sequence[str], at: datetime
+) -> list[LevelState]:
+    """Release the open reservations of ``line_refs`` (cancellation); freed stock is reallocated."""
+    held = await _lock_open(session, line_refs)
+    if not held:
+        return []
+    states = await levels.lock_states(session, {r.sku_id for r in held})
+    await session.execute(
+        sa.text(
+            "UPDATE reservations SET status = 'released', updated_at = :at WHERE id = ANY(:ids)"
+        ),
+        {"ids": [r.id for r in held], "at": at},
+    )
+    freed: dict[int, int] = {}
+    for r in held:
+        freed[r.sku_id] = freed.get(r.sku_id, 0) + r.reserved
+    settled = []
+    for sku_id, qty in sorted(freed.items()):
+        state = states[sku_id]
+        if qty:
+            await session.execute(
+                sa.text("UPDATE stock_levels SET reserved = reserved - :q WHERE sku_id = :sku_id"),
+                {"q": qty, "sku_id": sku_id},
+            )
+            state = replace(state, reserved=state.reserved - qty)
+        if state.available > 0:
+            state = await allocate_waiting(session, state)
+        settled.append(state)
+    await levels.apply_transitions(session, settled)
+    return settled
+
+
+@dataclass(frozen=True, slots=True)
+class Consumed:
+    """A reservation turned into a ``ship`` movement."""
+
+    line_ref: str
+    sku_id: int
+    quantity: int
+    movement_id: int
+
+
+async def consume(
+    session: AsyncSession,
+    line_refs: Sequence[str],
+    *,
+    at: datetime,
+    reference: str | None,
+    api_key_id: int | None,
+) -> list[Consumed]:
+    """Ship fully reserved lines: each becomes a ``ship`` movement and leaves the balance.
+
+    Raises ``409 not_allocated`` if any line is not fully reserved.
+    """
+    held = await _lock_open(session, line_refs)
+    short = [r.line_ref for r in held if r.reserved < r.requested]
+    missing = set(line_refs) - {r.line_ref for r in held}
+    if short or missing:
+        raise Conflict(
+            "not_allocated",
+            "Some lines are not fully allocated: " + ", ".join(sorted([*short, *missing])),
+        )
+    await levels.lock_states(session, {r.sku_id for r in held})
+    out: list[Consumed] = []
+    for r in held:
+        row = (
+            await session.execute(
+                sa.text(
+                    f"""
+                    WITH l AS (
+                        UPDATE stock_levels AS l
+                           SET on_hand = l.on_hand - :q, reserved = l.reserved - :q,
+                               updated_at = :at
+                          FROM skus AS s WHERE l.sku_id = :sku_id AND s.id = l.sku_id
+                        RETURNING {STATE_COLUMNS}
+                    )
+                    INSERT INTO stock_movements (sku_id, store_id, kind, quantity,
+                           on_hand_after, reason, reference, api_key_id, created_at)
+                    SELECT sku_id, store_id, 'ship', -:q, on_hand, 'shipped', :reference,
+                           :api_key_id, :at FROM l
+                    RETURNING id
+                    """
+                ),
+                {
+                    "q": r.reserved,
+                    "sku_id": r.sku_id,
+                    "at": at,
+                    "reference": reference,
+                    "api_key_id": api_key_id,
+                },
+            )
+        ).scalar_one()
+        out.append(Consumed(r.line_ref, r.sku_id, r.reserved, row))
+    await session.execute(
+        sa.text(
+            "UPDATE reservations SET status = 'consumed', updated_at = :at WHERE id = ANY(:ids)"
+        ),
+        {"ids": [r.id for r in held], "at": at},
+    )
+    # Shipments change velocity, hence thresholds; refresh them and notify crossings.
+    await levels.refresh_thresholds(session, sorted({r.sku_id for r in held}), at)
+    return out
+
+
+async def allocate_waiting(session: AsyncSession, state: LevelState) -> LevelState:
+    """Give available stock to waiting lines: earliest deadline, then earliest placed_at.
+
+    The caller holds the lock on the SKU's balance.
+    """
+    remaining = state.available
+    if remaining <= 0:
+        return state
+    waiting = await session.execute(
+        sa.text(
+            "SELECT id, line_ref, order_id, requested, reserved FROM reservations "
+            "WHERE sku_id = :sku_id AND status = 'open' AND reserved < requested "
+            "ORDER BY deadline NULLS LAST, placed_at, id FOR UPDATE"
+        ),
+        {"sku_id": state.sku_id},
+    )
+    changes: list[AllocationChange] = []
+    for w in waiting:
+        if remaining <= 0:
+            break
+        add = min(remaining, w.requested - w.reserved)
+        remaining -= add
+        changes.append(
+            AllocationChange(
+                w.id, w.line_ref, w.order_id, state.sku_id, add, w.reserved + add, w.requested
+            )
+        )
+    if not changes:
+        return state
+    await _apply_changes(session, changes)
+    total = sum(c.delta for c in changes)
+    await session.execute(
+        sa.text("UPDATE stock_levels SET reserved = reserved + :q WHERE sku_id = :sku_id"),
+        {"q": total, "sku_id": state.sku_id},
+    )
+    await hooks.notify(session, changes)
+    return replace(state, reserved=state.reserved + total)
+
+
+async def take_back(
+    session: AsyncSession, state: LevelState, shortfall: int
+) -> tuple[LevelState, list[AllocationChange]]:
+    """Un-reserve ``shortfall`` units from the latest-deadline lines (stocktake below reserved).
+
+    The caller holds the lock on the SKU's balance. The lines become backorders.
+    """
+    if shortfall <= 0:
+        return state, []
+    held = await session.execute(
+        sa.text(
+            "SELECT id, line_ref, order_id, requested, reserved FROM reservations "
+            "WHERE sku_id = :sku_id AND status = 'open' AND reserved > 0 "
+            "ORDER BY deadline DESC NULLS FIRST, placed_at DESC, id DESC FOR UPDATE"
+        ),
+        {"sku_id": state.sku_id},
+    )
+    changes: list[AllocationChange] = []
+    remaining = shortfall
+    for h in held:
+        if remaining <= 0:
+            break
+        take = min(remaining, h.reserved)
+        remaining -= take
+        changes.append(
+            AllocationChange(
+                h.id, h.line_ref, h.order_id, state.sku_id, -take, h.reserved - take, h.requested
+            )
+        )
+    taken = shortfall - remaining
+    if changes:
+        await _apply_changes(session, changes)
+        await session.execute(
+            sa.text("UPDATE stock_levels SET reserved = reserved - :q WHERE sku_id = :sku_id"),
+            {"q": taken, "sku_id": state.sku_id},
+        )
+        await hooks.notify(session, changes)
+    return replace(state, reserved=state.reserved - taken), changes
+
+
+async def _apply_changes(session: AsyncSession, changes: Sequence[AllocationChange]) -> None:
+    await session.execute(
+        sa.text(
+            "UPDATE reservations r SET reserved = v.reserved, updated_at = now() "
+            "FROM unnest(CAST(:ids AS bigint[]), CAST(:reserved AS int[])) AS v(id, reserved) "
+            "WHERE r.id = v.id"
+        ),
+        {"ids": [c.reservation_id for c in changes], "reserved": [c.reserved for c in changes]},
+    )
+
+
+async def backordered(session: AsyncSession, sku_ids: Sequence[int]) -> dict[int, int]:
+    """Units waiting for stock per SKU (open lines not fully reserved)."""
+    if not sku_ids:
+        return {}
+    rows = await session.execute(
+        sa.text(
+            "SELECT sku_id, SUM(requested - reserved) AS waiting FROM reservations "
+            "WHERE sku_id = ANY(:ids) AND status = 'open' AND reserved < requested GROUP BY sku_id"
+        ),
+        {"ids": list(sku_ids)},
+    )
+    return {r.sku_id: int(r.waiting) for r in rows}
