@@ -26,6 +26,7 @@ from app.routers import (
     stocktakes,
     stores,
 )
+from app.worker import Sweeper
 
 DESCRIPTION = """
 Back office for shops on Pinduoduo, Taobao/Tmall, JD and Douyin: stores, SKUs, stock,
@@ -91,9 +92,19 @@ def _lifespan(settings: Settings, clock: Clock) -> Any:
             if settings.admin_key:
                 async with app.state.sessionmaker() as session:
                     await bootstrap.ensure_admin_key(session, settings.admin_key)
+            sweeper = Sweeper(
+                engine,
+                app.state.sessionmaker,
+                clock,
+                interval=settings.sweep_interval_seconds,
+                ttl_hours=settings.idempotency_ttl_hours,
+            )
+            if settings.sweep_enabled:
+                sweeper.start()
             try:
                 yield
             finally:
+                await sweeper.stop()
                 await engine.dispose()
         finally:
             if embedded is not None:

@@ -74,7 +74,11 @@ def clock() -> SettableClock:
 async def app(database_url: str, clock: SettableClock) -> AsyncIterator[object]:
     """The application, started (engine open) for the whole run."""
     settings = Settings(
-        database_url=database_url, admin_key=ADMIN_SECRET, access_log=False, log_level="WARNING"
+        database_url=database_url,
+        admin_key=ADMIN_SECRET,
+        access_log=False,
+        log_level="WARNING",
+        sweep_enabled=False,
     )
     application = create_app(settings, clock=clock)
     async with application.router.lifespan_context(application):

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
 from app.auth import Admin
-from app.routers._common import IdempotencyKeyHeader, Session, problems
+from app.routers._common import ClockDep, IdempotencyKeyHeader, problems
 from app.routing import TransactionalRoute
+from app.worker import run_sweeps
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"], route_class=TransactionalRoute)
 
@@ -17,14 +18,32 @@ router = APIRouter(prefix="/v1/admin", tags=["admin"], route_class=Transactional
     "/sweep",
     responses={
         200: {
-            "content": {"application/json": {"example": {"dispatch": {"at_risk": 3, "overdue": 1}}}}
+            "content": {
+                "application/json": {
+                    "example": {
+                        "inventory": {"skus_checked": 1200, "thresholds_changed": 3},
+                        "housekeeping": {"idempotency_keys_purged": 0},
+                    }
+                }
+            }
         },
         **problems(401, 403),
     },
 )
 async def run_sweep(
-    principal: Admin, session: Session, _: IdempotencyKeyHeader = None
+    request: Request, principal: Admin, clock: ClockDep, _: IdempotencyKeyHeader = None
 ) -> dict[str, Any]:
-    """Run every rule sweep once, now, and report what each did (none are registered yet)."""
-    del principal, session
-    return {}
+    """Run every rule sweep once, now, and report what each did.
+
+    Waits for a sweep already running in another process, then runs its own.
+    """
+    del principal
+    state = request.app.state
+    report = await run_sweeps(
+        state.engine,
+        state.sessionmaker,
+        clock,
+        state.settings.idempotency_ttl_hours,
+        wait=True,
+    )
+    return report or {}

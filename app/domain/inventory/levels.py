@@ -144,7 +144,10 @@ async def units_shipped_since(
 async def refresh_thresholds(
     session: AsyncSession, sku_ids: Sequence[int], now: datetime
 ) -> list[LevelState]:
-    """Recompute the cached low-stock thresholds of ``sku_ids`` and apply any crossings."""
+    """Recompute the cached low-stock thresholds of ``sku_ids`` and apply any crossings.
+
+    Returns the states whose threshold changed.
+    """
     states = await lock_states(session, sku_ids)
     if not states:
         return []
@@ -181,4 +184,4 @@ async def refresh_thresholds(
         )
     updated = [changed.get(sku_id, state) for sku_id, state in states.items()]
     await apply_transitions(session, updated)
-    return updated
+    return list(changed.values())
