@@ -5,6 +5,7 @@ from app.models.audit import AuditEntry
 from app.models.event import Event
 from app.models.idempotency import IdempotencyRecord
 from app.models.inventory import Reservation, StockMovement, Stocktake, StocktakeLine
+from app.models.order import Order, OrderLine, TrackingEvent
 from app.models.sku import Sku, StockLevel
 from app.models.store import Store, StoreTarget, StoreTraffic
 
@@ -13,6 +14,8 @@ __all__ = [
     "AuditEntry",
     "Event",
     "IdempotencyRecord",
+    "Order",
+    "OrderLine",
     "Reservation",
     "Sku",
     "StockLevel",
@@ -22,4 +25,5 @@ __all__ = [
     "Store",
     "StoreTarget",
     "StoreTraffic",
+    "TrackingEvent",
 ]

@@ -1,0 +1,1 @@
+"""Orders: intake, lifecycle, allocation (DOMAIN.md §2)."""

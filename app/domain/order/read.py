@@ -1,0 +1,176 @@
+"""Order read models: stored facts plus the clock, computed at read time (never stale)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.domain.order import rules
+from app.domain.order.schemas import (
+    BuyerOut,
+    GroupBuyOut,
+    LineOut,
+    OrderPublic,
+    OrderSummary,
+    ShipmentOut,
+    TrackingOut,
+)
+from app.domain.store.rules import DispatchPolicy, effective_policy
+from app.models import Order
+
+
+async def policies(session: AsyncSession, store_ids: Iterable[int]) -> dict[int, DispatchPolicy]:
+    """Effective dispatch policies of the given stores."""
+    ids = sorted(set(store_ids))
+    if not ids:
+        return {}
+    rows = await session.execute(
+        sa.text("SELECT id, platform, dispatch_policy FROM stores WHERE id = ANY(:ids)"),
+        {"ids": ids},
+    )
+    return {r.id: effective_policy(r.platform, r.dispatch_policy) for r in rows}
+
+
+def facts(o: Any) -> rules.OrderFacts:
+    """The stored facts of an order row or object."""
+    return rules.OrderFacts(
+        status=o.status,
+        allocation=o.allocation,
+        clock_started_at=o.clock_started_at,
+        dispatch_deadline=o.dispatch_deadline,
+        total=o.total,
+        penalty=o.penalty,
+        on_hold=o.on_hold,
+        refund_pending=o.refund_pending,
+        urgent=o.urgent,
+        shipped_at=o.shipped_at,
+        picked_up_at=o.picked_up_at,
+        shipped_late=o.shipped_late,
+        tracking_pattern_mismatch=o.tracking_pattern_mismatch,
+        fake_shipment_risk=o.fake_shipment_risk,
+    )
+
+
+def summary(o: Any, policy: DispatchPolicy, now: datetime) -> OrderSummary:
+    """The board/pick-list form of an order row."""
+    v = rules.view(facts(o), policy, now)
+    return OrderSummary(
+        id=o.id,
+        store_id=o.store_id,
+        external_id=o.external_id,
+        status=o.status,
+        allocation=o.allocation,
+        placed_at=o.placed_at,
+        dispatch_deadline=o.dispatch_deadline,
+        risk=v.risk,
+        seconds_left=v.seconds_left,
+        penalty=v.penalty,
+        flags=v.flags,
+        total=o.total,
+    )
+
+
+async def read_models(
+    session: AsyncSession, orders: Sequence[Order], now: datetime
+) -> list[OrderPublic]:
+    """Full read models with lines and tracking, loaded set-based."""
+    if not orders:
+        return []
+    ids = [o.id for o in orders]
+    lines: dict[int, list[LineOut]] = defaultdict(list)
+    for r in await session.execute(
+        sa.text(
+            "SELECT l.order_id, l.line_no, l.sku_id, s.sku_code, l.quantity, l.unit_price, "
+            "l.line_total, l.reserved FROM order_lines l JOIN skus s ON s.id = l.sku_id "
+            "WHERE l.order_id = ANY(:ids) ORDER BY l.order_id, l.line_no"
+        ),
+        {"ids": ids},
+    ):
+        lines[r.order_id].append(
+            LineOut(
+                line_no=r.line_no,
+                sku_id=r.sku_id,
+                sku_code=r.sku_code,
+                quantity=r.quantity,
+                unit_price=r.unit_price,
+                line_total=r.line_total,
+                reserved=r.reserved,
+            )
+        )
+    scans: dict[int, list[TrackingOut]] = defaultdict(list)
+    shipped_ids = [o.id for o in orders if o.shipped_at is not None]
+    if shipped_ids:
+        for r in await session.execute(
+            sa.text(
+                "SELECT order_id, event, at FROM tracking_events WHERE order_id = ANY(:ids) "
+                "ORDER BY order_id, at, id"
+            ),
+            {"ids": shipped_ids},
+        ):
+            scans[r.order_id].append(TrackingOut(event=r.event, at=r.at))
+    pols = await policies(session, {o.store_id for o in orders})
+    return [to_public(o, lines[o.id], scans[o.id], pols[o.store_id], now) for o in orders]  # type: ignore[index]
+
+
+def to_public(
+    o: Order,
+    lines: list[LineOut],
+    scans: list[TrackingOut],
+    policy: DispatchPolicy,
+    now: datetime,
+) -> OrderPublic:
+    """The read model of one order."""
+    v = rules.view(facts(o), policy, now)
+    shipments = []
+    if o.shipped_at is not None and o.carrier and o.tracking_number:
+        shipments.append(
+            ShipmentOut(
+                carrier=o.carrier,
+                tracking_number=o.tracking_number,
+                shipped_at=o.shipped_at,
+                picked_up_at=o.picked_up_at,
+                delivered_at=o.delivered_at,
+                events=scans,
+            )
+        )
+    return OrderPublic(
+        id=o.id,
+        store_id=o.store_id,
+        external_id=o.external_id,
+        status=rules.Status(o.status),
+        allocation=rules.Allocation(o.allocation),
+        placed_at=o.placed_at,
+        paid_at=o.paid_at,
+        group_buy=GroupBuyOut(group_id=o.group_id, formed_at=o.group_formed_at)
+        if o.group_buy
+        else None,
+        promised_ship_by=o.promised_ship_by,
+        clock_started_at=o.clock_started_at,
+        dispatch_deadline=o.dispatch_deadline,
+        risk=v.risk,
+        seconds_left=v.seconds_left,
+        penalty=v.penalty,
+        flags=v.flags,
+        buyer=BuyerOut(**o.buyer),
+        items=lines,
+        subtotal=o.subtotal,
+        discount=o.discount,
+        shipping_fee=o.shipping_fee,
+        total=o.total,
+        coupon_code=o.coupon_code,
+        promotion_ids=list(o.promotion_ids or []),
+        allow_backorder=o.allow_backorder,
+        hold_reason=o.hold_reason,
+        shipments=shipments,
+        cancelled_at=o.cancelled_at,
+        cancel_reason=o.cancel_reason,
+        completed_at=o.completed_at,
+        version=o.version,
+        created_at=o.created_at,
+        updated_at=o.updated_at,
+    )

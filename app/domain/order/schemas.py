@@ -1,0 +1,279 @@
+"""Request and response shapes of orders."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+from app.domain.dispatch.rules import CARRIERS, Risk
+from app.domain.order.rules import Allocation, Flag, Status
+from app.domain.types import Id, NonNegativeMoney, Note, Text
+
+Carrier = Literal["SF", "ZTO", "YTO", "STO", "YD", "JT", "EMS", "JD", "DBL", "OTHER"]
+assert set(Carrier.__args__) == set(CARRIERS)  # type: ignore[attr-defined]
+
+ExternalId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
+Phone = Annotated[str, Field(min_length=3, max_length=32, pattern=r"^\+?[0-9 -]{3,32}$")]
+
+
+class Buyer(BaseModel):
+    """The buyer and the shipping address."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Text
+    phone: Phone
+    province: Text
+    city: Text
+    address: Annotated[str, Field(min_length=1, max_length=500, pattern=r"^[^\x00]*$")]
+
+
+class ItemIn(BaseModel):
+    """A line: the SKU by ``sku_code`` or ``sku_id`` (exactly one)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    sku_code: str | None = Field(default=None, min_length=1, max_length=64)
+    sku_id: Id | None = None
+    quantity: int = Field(ge=1, le=100_000)
+    unit_price: NonNegativeMoney
+
+    @model_validator(mode="after")
+    def _one_sku_reference(self) -> ItemIn:
+        if (self.sku_code is None) == (self.sku_id is None):
+            raise ValueError("give exactly one of sku_code or sku_id")
+        return self
+
+
+class GroupBuyIn(BaseModel):
+    """拼团: the clock starts when the group forms."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    group_id: Annotated[str, Field(min_length=1, max_length=64)]
+    formed_at: AwareDatetime | None = None
+
+
+class OrderCreate(BaseModel):
+    """An order taken from the marketplace (idempotent on ``store_id`` + ``external_id``)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "store_id": "1",
+                    "external_id": "PDD2611110001",
+                    "placed_at": "2026-11-11T10:00:00+08:00",
+                    "paid_at": "2026-11-11T10:01:00+08:00",
+                    "buyer": {
+                        "name": "张三",
+                        "phone": "13800138000",
+                        "province": "浙江省",
+                        "city": "杭州市",
+                        "address": "西湖区文三路 1 号",
+                    },
+                    "items": [{"sku_code": "TEA-500G", "quantity": 2, "unit_price": "129.90"}],
+                    "shipping_fee": "0.00",
+                    "allow_backorder": True,
+                }
+            ]
+        },
+    )
+
+    store_id: Id
+    external_id: ExternalId
+    placed_at: AwareDatetime
+    paid_at: AwareDatetime | None = None
+    buyer: Buyer
+    items: list[ItemIn] = Field(min_length=1, max_length=200)
+    shipping_fee: NonNegativeMoney = Decimal("0.00")
+    discount: NonNegativeMoney = Decimal("0.00")
+    coupon_code: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    promotion_ids: list[Id] | None = Field(default=None, max_length=20)
+    group_buy: GroupBuyIn | None = None
+    promised_ship_by: AwareDatetime | None = None
+    allow_backorder: bool = True
+
+    @model_validator(mode="after")
+    def _times_in_order(self) -> OrderCreate:
+        if self.paid_at is not None and self.paid_at < self.placed_at:
+            raise ValueError("paid_at must not be before placed_at")
+        return self
+
+
+class PayIn(BaseModel):
+    """Payment of an order taken in unpaid."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"paid_at": "2026-11-11T10:05:00+08:00"}]}
+    )
+
+    paid_at: AwareDatetime
+    group_formed_at: AwareDatetime | None = Field(
+        default=None, description="For a group buy, when the group formed (if known now)."
+    )
+
+
+class ShipIn(BaseModel):
+    """A shipment: carrier and tracking number (unique per store)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"carrier": "ZTO", "tracking_number": "73100000000001"}]},
+    )
+
+    carrier: Carrier
+    tracking_number: Annotated[str, Field(min_length=1, max_length=64)]
+    shipped_at: AwareDatetime | None = None
+
+
+class ShipBulkItem(ShipIn):
+    """One order to ship."""
+
+    order_id: Id
+
+
+class ShipBulkIn(BaseModel):
+    """Orders shipped by the warehouse (≤ 1,000); each succeeds or fails alone."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "items": [
+                        {"order_id": "981", "carrier": "YTO", "tracking_number": "YT1234567890123"}
+                    ]
+                }
+            ]
+        },
+    )
+
+    items: list[dict[str, Any]] = Field(min_length=1, max_length=1000)
+
+
+class ReasonIn(BaseModel):
+    """Why (cancel, hold)."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"reason": "买家取消"}]}
+    )
+
+    reason: Note
+
+
+class TrackingIn(BaseModel):
+    """A carrier scan."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"event": "picked_up", "at": "2026-11-11T18:00:00+08:00"}]},
+    )
+
+    event: Literal["picked_up", "in_transit", "delivered", "returned"]
+    at: AwareDatetime
+
+
+class BuyerOut(BaseModel):
+    """Buyer as stored."""
+
+    name: str
+    phone: str
+    province: str
+    city: str
+    address: str
+
+
+class LineOut(BaseModel):
+    """An order line."""
+
+    line_no: int
+    sku_id: Id
+    sku_code: str
+    quantity: int
+    unit_price: NonNegativeMoney
+    line_total: NonNegativeMoney
+    reserved: int
+
+
+class TrackingOut(BaseModel):
+    """A carrier scan."""
+
+    event: str
+    at: datetime
+
+
+class ShipmentOut(BaseModel):
+    """The order's shipment."""
+
+    carrier: str
+    tracking_number: str
+    shipped_at: datetime
+    picked_up_at: datetime | None
+    delivered_at: datetime | None
+    events: list[TrackingOut]
+
+
+class GroupBuyOut(BaseModel):
+    """Group-buy state."""
+
+    group_id: str | None
+    formed_at: datetime | None
+
+
+class OrderPublic(BaseModel):
+    """An order with its dispatch clock computed at read time."""
+
+    id: Id
+    store_id: Id
+    external_id: str
+    status: Status
+    allocation: Allocation
+    placed_at: datetime
+    paid_at: datetime | None
+    group_buy: GroupBuyOut | None
+    promised_ship_by: datetime | None
+    clock_started_at: datetime | None
+    dispatch_deadline: datetime | None
+    risk: Risk | None
+    seconds_left: int | None
+    penalty: NonNegativeMoney
+    flags: list[Flag]
+    buyer: BuyerOut
+    items: list[LineOut]
+    subtotal: NonNegativeMoney
+    discount: NonNegativeMoney
+    shipping_fee: NonNegativeMoney
+    total: NonNegativeMoney
+    coupon_code: str | None
+    promotion_ids: list[Id]
+    allow_backorder: bool
+    hold_reason: str | None
+    shipments: list[ShipmentOut]
+    cancelled_at: datetime | None
+    cancel_reason: str | None
+    completed_at: datetime | None
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class OrderSummary(BaseModel):
+    """An awaiting order on the dispatch board or pick list."""
+
+    id: Id
+    store_id: Id
+    external_id: str
+    status: Status
+    allocation: Allocation
+    placed_at: datetime
+    dispatch_deadline: datetime | None
+    risk: Risk | None
+    seconds_left: int | None
+    penalty: NonNegativeMoney
+    flags: list[Flag]
+    total: NonNegativeMoney
