@@ -13,6 +13,8 @@ from app import bootstrap
 from app.config import Settings, get_settings
 from app.db import create_engine, create_sessionmaker
 from app.domain.clock import Clock, SystemClock
+from app.domain.inventory.hooks import on_allocation_change
+from app.domain.order import allocation as order_allocation
 from app.errors import install_error_handlers
 from app.logging import configure_logging
 from app.ops import install_ops
@@ -21,6 +23,7 @@ from app.routers import (
     api_keys,
     events,
     low_stock,
+    orders,
     replenishment,
     skus,
     stock_levels,
@@ -46,6 +49,7 @@ orders, after-sales tickets and promotions.
 TAGS = [
     {"name": "stores", "description": "Stores, platform dispatch policies, targets, traffic."},
     {"name": "skus", "description": "The catalogue with stock summaries."},
+    {"name": "orders", "description": "Intake, lifecycle, dispatch board, pick list."},
     {"name": "inventory", "description": "Stock ledger, stocktakes, ERP sync, reports."},
     {"name": "events", "description": "The durable event feed (transactional outbox)."},
     {"name": "api-keys", "description": "API keys (admin)."},
@@ -132,6 +136,8 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     app.state.settings = settings
     app.state.clock = clock
     app.state.migration_head = bootstrap.migration_head()
+    # Orders follow their reservations (backorders filled, stocktake shortfalls).
+    on_allocation_change(order_allocation.follow)
     install_error_handlers(app)
     install_ops(app, access_log=settings.access_log)
     for module in (
@@ -140,6 +146,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         stock_movements,
         stocktakes,
         stock_levels,
+        orders,
         low_stock,
         replenishment,
         events,

@@ -8,11 +8,13 @@ errors (4xx after the work began) are stored too, while server errors never are.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
 
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app import idempotency
@@ -21,9 +23,13 @@ from app.domain.errors import DomainError
 from app.errors import render_domain_error
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+RETRYABLE = frozenset({"40P01", "40001"})
+RETRIES = 3
 REPLAY_HEADER = "Idempotent-Replayed"
 # Errors that mean the work never started: not stored, so a corrected retry can proceed.
 _NOT_STORED = frozenset({401, 403})
+
+logger = logging.getLogger("storeops.routing")
 
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
 
@@ -53,7 +59,7 @@ def _read_handler(handler: Handler) -> Handler:
 
 
 def _write_handler(handler: Handler) -> Handler:
-    async def run(request: Request) -> Response:
+    async def attempt(request: Request) -> Response:
         async with _sessionmaker(request)() as session:
             request.state.session = session
             key = request.headers.get("idempotency-key")
@@ -62,6 +68,19 @@ def _write_handler(handler: Handler) -> Handler:
                 await session.commit()
                 return response
             return await _run_idempotent(request, session, handler, idempotency.validate_key(key))
+
+    async def run(request: Request) -> Response:
+        for tries_left in range(RETRIES, -1, -1):
+            try:
+                return await attempt(request)
+            except DBAPIError as exc:
+                # Deadlock victim or serialization failure: nothing was committed, so the
+                # whole request can run again on a fresh transaction.
+                sqlstate = getattr(exc.orig, "sqlstate", None)
+                if sqlstate not in RETRYABLE or not tries_left:
+                    raise
+                logger.warning("request.retry sqlstate=%s path=%s", sqlstate, request.url.path)
+        raise AssertionError("unreachable")
 
     return run
 

@@ -11,6 +11,8 @@ from enum import StrEnum
 from app.domain.store.rules import DispatchPolicy, LatePenalty
 
 ZERO = Decimal("0.00")
+# Clocks of carriers and ERPs drift; a scan a few minutes "in the future" is accepted.
+CLOCK_SKEW = timedelta(minutes=10)
 
 
 class Risk(StrEnum):

@@ -57,6 +57,7 @@ TRANSITIONS: dict[str, frozenset[Status]] = {
 
 # A short allocation this close to the deadline makes the order urgent (DOMAIN.md §2).
 SHORT_URGENT_WITHIN = timedelta(hours=12)
+CENT = Decimal("0.01")
 
 
 def can(action: str, status: str) -> bool:

@@ -1,0 +1,271 @@
+"""Order intake: idempotent on (store, external id), totals, reservation in one transaction."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth import Principal
+from app.domain.dispatch import rules as dispatch
+from app.domain.errors import Conflict, RuleViolation
+from app.domain.events import service as events
+from app.domain.inventory import reservations
+from app.domain.inventory.reservations import Line
+from app.domain.order import rules
+from app.domain.order.rules import Allocation, Status
+from app.domain.order.schemas import OrderCreate
+from app.domain.store import service as stores
+from app.domain.store.rules import DispatchPolicy, effective_policy
+from app.models import Order, OrderLine
+
+_orders = Order.__table__  # type: ignore[attr-defined]
+_lines = OrderLine.__table__  # type: ignore[attr-defined]
+
+
+def line_ref(order_id: int, line_no: int) -> str:
+    """The reservation reference of an order line."""
+    return f"order:{order_id}:{line_no}"
+
+
+def parse_line_ref(ref: str) -> tuple[int, int] | None:
+    """``(order_id, line_no)`` of an order-line reference, else None."""
+    kind, _, rest = ref.partition(":")
+    order_id, _, line_no = rest.partition(":")
+    if kind != "order" or not order_id.isdigit() or not line_no.isdigit():
+        return None
+    return int(order_id), int(line_no)
+
+
+def content_hash(data: OrderCreate) -> str:
+    """What makes two intakes of one external id "the same order"."""
+    canonical = orjson.dumps(data.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)
+    return hashlib.sha256(canonical).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Clock:
+    """Clock start, deadline and the at-risk instant of an order."""
+
+    started_at: datetime | None
+    deadline: datetime | None
+    at_risk_at: datetime | None
+
+
+def dispatch_clock(
+    paid_at: datetime | None,
+    group_buy: bool,
+    group_formed_at: datetime | None,
+    promised_ship_by: datetime | None,
+    policy: DispatchPolicy,
+) -> Clock:
+    """The stored clock of an order (DOMAIN.md §2)."""
+    start = dispatch.clock_start(paid_at, group_buy, group_formed_at)
+    due = dispatch.deadline(start, promised_ship_by, policy)
+    if start is None or due is None:
+        return Clock(start, due, None)
+    return Clock(start, due, dispatch.at_risk_from(start, due, policy))
+
+
+async def resolve_skus(
+    session: AsyncSession, store_id: int, data: OrderCreate
+) -> list[tuple[int, str]]:
+    """(sku_id, sku_code) per item; ``422 unknown_sku`` naming every unknown item."""
+    codes = sorted({i.sku_code for i in data.items if i.sku_code is not None})
+    ids = sorted({i.sku_id for i in data.items if i.sku_id is not None})
+    rows = await session.execute(
+        sa.text(
+            "SELECT id, sku_code FROM skus WHERE store_id = :store "
+            "AND (sku_code = ANY(:codes) OR id = ANY(:ids))"
+        ),
+        {"store": store_id, "codes": codes, "ids": ids},
+    )
+    by_code: dict[str, int] = {}
+    by_id: dict[int, str] = {}
+    for r in rows:
+        by_code[r.sku_code] = r.id
+        by_id[r.id] = r.sku_code
+    out: list[tuple[int, str]] = []
+    errors: list[dict[str, Any]] = []
+    for n, item in enumerate(data.items):
+        if item.sku_code is not None and item.sku_code in by_code:
+            out.append((by_code[item.sku_code], item.sku_code))
+        elif item.sku_id is not None and item.sku_id in by_id:
+            out.append((item.sku_id, by_id[item.sku_id]))
+        else:
+            field = "sku_code" if item.sku_code is not None else "sku_id"
+            errors.append(
+                {"loc": ["body", "items", n, field], "msg": "unknown SKU", "type": "unknown_sku"}
+            )
+    if errors:
+        raise RuleViolation(
+            "unknown_sku",
+            f"{len(errors)} item(s) name SKUs unknown in store {store_id}.",
+            errors=errors,
+        )
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Intake:
+    """The outcome: the order id and whether this call created it."""
+
+    order_id: int
+    created: bool
+
+
+async def take(
+    session: AsyncSession, principal: Principal, data: OrderCreate, now: datetime
+) -> Intake:
+    """Create an order and reserve its stock, or recognise a retry of the same order."""
+    store = await stores.get_visible(session, principal, data.store_id)
+    policy = effective_policy(store.platform, store.dispatch_policy)
+    return await create_in_store(session, data, policy, now)
+
+
+async def create_in_store(
+    session: AsyncSession, data: OrderCreate, policy: DispatchPolicy, now: datetime
+) -> Intake:
+    """Intake into a store already checked for visibility."""
+    skus = await resolve_skus(session, data.store_id, data)
+    if data.coupon_code is not None:
+        # No coupon exists until promotions are configured (promotions issue).
+        raise Conflict("coupon_unavailable", f"Coupon '{data.coupon_code}' is not available.")
+    sums = rules.totals(
+        [(i.quantity, i.unit_price) for i in data.items], data.discount, data.shipping_fee
+    )
+    if sums.discount > sums.subtotal:
+        raise RuleViolation(
+            "invalid_discount",
+            "The discount exceeds the subtotal.",
+            errors=[{"loc": ["body", "discount"], "msg": "exceeds subtotal", "type": "invalid"}],
+        )
+    group = data.group_buy
+    clock = dispatch_clock(
+        data.paid_at,
+        group is not None,
+        group.formed_at if group else None,
+        data.promised_ship_by,
+        policy,
+    )
+    digest = content_hash(data)
+    status = Status.PENDING_PAYMENT if data.paid_at is None else Status.AWAITING_SHIPMENT
+    order_id = (
+        await session.execute(
+            pg_insert(_orders)
+            .values(
+                store_id=data.store_id,
+                external_id=data.external_id,
+                status=status.value,
+                allocation=Allocation.FULL.value,
+                placed_at=data.placed_at,
+                paid_at=data.paid_at,
+                group_buy=group is not None,
+                group_id=group.group_id if group else None,
+                group_formed_at=group.formed_at if group else None,
+                promised_ship_by=data.promised_ship_by,
+                clock_started_at=clock.started_at,
+                dispatch_deadline=clock.deadline,
+                at_risk_at=clock.at_risk_at,
+                buyer=data.buyer.model_dump(),
+                buyer_phone=data.buyer.phone,
+                subtotal=sums.subtotal,
+                discount=sums.discount,
+                shipping_fee=sums.shipping_fee,
+                total=sums.total,
+                coupon_code=data.coupon_code,
+                promotion_ids=data.promotion_ids,
+                allow_backorder=data.allow_backorder,
+                content_hash=digest,
+                version=1,
+                created_at=now,
+                updated_at=now,
+            )
+            .on_conflict_do_nothing(index_elements=["store_id", "external_id"])
+            .returning(_orders.c.id)
+        )
+    ).scalar_one_or_none()
+    if order_id is None:
+        return await _existing(session, data, digest)
+    lines = [
+        Line(
+            sku_id=sku_id,
+            quantity=item.quantity,
+            line_ref=line_ref(order_id, n + 1),
+            placed_at=data.placed_at,
+            deadline=clock.deadline,
+            order_id=order_id,
+        )
+        for n, (item, (sku_id, _)) in enumerate(zip(data.items, skus, strict=True))
+    ]
+    got = await reservations.reserve_lines(session, lines, allow_partial=data.allow_backorder)
+    await session.execute(
+        sa.insert(_lines),
+        [
+            {
+                "order_id": order_id,
+                "line_no": n + 1,
+                "sku_id": line.sku_id,
+                "quantity": line.quantity,
+                "unit_price": item.unit_price,
+                "line_total": (item.unit_price * line.quantity).quantize(rules.CENT),
+                "reserved": r.reserved,
+            }
+            for n, (item, line, r) in enumerate(zip(data.items, lines, got, strict=True))
+        ],
+    )
+    allocation = rules.allocation([r.requested for r in got], [r.reserved for r in got])
+    if allocation != Allocation.FULL:
+        await session.execute(
+            sa.update(_orders).where(_orders.c.id == order_id).values(allocation=allocation.value)
+        )
+        for r in got:
+            if r.reserved < r.requested:
+                await events.append(
+                    session,
+                    "stock.out",
+                    data.store_id,
+                    {
+                        "sku_id": str(r.sku_id),
+                        "order_id": str(order_id),
+                        "requested": r.requested,
+                        "reserved": r.reserved,
+                        "reason": "backorder",
+                    },
+                )
+    await events.append(
+        session,
+        "order.created",
+        data.store_id,
+        {
+            "order_id": str(order_id),
+            "external_id": data.external_id,
+            "status": status.value,
+            "allocation": allocation.value,
+            "total": str(sums.total),
+        },
+    )
+    return Intake(order_id, created=True)
+
+
+async def _existing(session: AsyncSession, data: OrderCreate, digest: str) -> Intake:
+    row = (
+        await session.execute(
+            sa.select(_orders.c.id, _orders.c.content_hash).where(
+                _orders.c.store_id == data.store_id, _orders.c.external_id == data.external_id
+            )
+        )
+    ).one()
+    if row.content_hash != digest:
+        raise Conflict(
+            "duplicate_order",
+            f"Order {data.external_id} already exists in store {data.store_id} with other content.",
+            extra={"order_id": str(row.id)},
+        )
+    return Intake(row.id, created=False)

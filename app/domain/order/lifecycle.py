@@ -1,0 +1,293 @@
+"""Order transitions (DOMAIN.md §2): pay, ship, cancel, tracking, complete, hold, release."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth import Principal
+from app.domain.dispatch import rules as dispatch
+from app.domain.errors import Conflict, PreconditionFailed, RuleViolation, not_found
+from app.domain.events import service as events
+from app.domain.inventory import reservations
+from app.domain.order import rules
+from app.domain.order.intake import dispatch_clock
+from app.domain.order.read import policies
+from app.domain.order.rules import Allocation, Status
+from app.domain.order.schemas import PayIn, ShipIn, TrackingIn
+from app.models import Order
+
+_orders = Order.__table__  # type: ignore[attr-defined]
+
+_LOCK = sa.text("SELECT * FROM orders WHERE id = :id FOR UPDATE")
+
+
+async def lock(
+    session: AsyncSession, principal: Principal, order_id: int, if_match: int | None = None
+) -> Any:
+    """The order row, locked; 404 outside the key's scope, 412 on a stale ``If-Match``."""
+    row = (await session.execute(_LOCK, {"id": order_id})).one_or_none()
+    if row is None or not principal.sees_store(row.store_id):
+        raise not_found("order", order_id)
+    if if_match is not None and if_match != row.version:
+        raise PreconditionFailed(
+            "version_mismatch", f"Order is at version {row.version}, not {if_match}."
+        )
+    return row
+
+
+def _require(action: str, row: Any) -> None:
+    if not rules.can(action, row.status):
+        raise Conflict("invalid_transition", f"Cannot {action} an order that is {row.status}.")
+
+
+async def _update(session: AsyncSession, row: Any, now: datetime, **values: Any) -> None:
+    await session.execute(
+        sa.update(_orders)
+        .where(_orders.c.id == row.id)
+        .values(**values, version=row.version + 1, updated_at=now)
+    )
+
+
+def _event_data(row: Any, **extra: Any) -> dict[str, Any]:
+    return {"order_id": str(row.id), "external_id": row.external_id, **extra}
+
+
+async def pay(
+    session: AsyncSession,
+    principal: Principal,
+    order_id: int,
+    data: PayIn,
+    now: datetime,
+    if_match: int | None,
+) -> None:
+    """Record payment: the dispatch clock starts (or waits for the group to form)."""
+    row = await lock(session, principal, order_id, if_match)
+    _require("pay", row)
+    if data.paid_at < row.placed_at:
+        raise RuleViolation(
+            "invalid_paid_at",
+            "paid_at must not be before placed_at.",
+            errors=[{"loc": ["body", "paid_at"], "msg": "before placed_at", "type": "invalid"}],
+        )
+    policy = (await policies(session, [row.store_id]))[row.store_id]
+    formed = data.group_formed_at or row.group_formed_at
+    clock = dispatch_clock(data.paid_at, row.group_buy, formed, row.promised_ship_by, policy)
+    await _update(
+        session,
+        row,
+        now,
+        status=Status.AWAITING_SHIPMENT.value,
+        paid_at=data.paid_at,
+        group_formed_at=formed,
+        clock_started_at=clock.started_at,
+        dispatch_deadline=clock.deadline,
+        at_risk_at=clock.at_risk_at,
+    )
+    # Backorders are served by deadline: the order's waiting lines learn theirs now.
+    await session.execute(
+        sa.text("UPDATE reservations SET deadline = :d WHERE order_id = :id AND status = 'open'"),
+        {"d": clock.deadline, "id": row.id},
+    )
+    await events.append(
+        session, "order.paid", row.store_id, _event_data(row, paid_at=data.paid_at.isoformat())
+    )
+
+
+async def ship(
+    session: AsyncSession,
+    principal: Principal,
+    order_id: int,
+    data: ShipIn,
+    now: datetime,
+    if_match: int | None = None,
+) -> None:
+    """Ship a fully allocated order: reservations become ``ship`` movements."""
+    row = await lock(session, principal, order_id, if_match)
+    _require("ship", row)
+    if row.on_hold or row.refund_pending:
+        raise Conflict("order_on_hold", "The order is on hold or has a refund pending.")
+    if row.group_buy and row.group_formed_at is None:
+        raise Conflict("group_not_formed", "The group has not formed yet; it cannot ship.")
+    if row.allocation != Allocation.FULL:
+        raise Conflict("not_allocated", "The order is not fully allocated (waiting for stock).")
+    number = data.tracking_number.strip()
+    if not dispatch.is_valid_tracking_number(number):
+        raise RuleViolation(
+            "invalid_tracking_number",
+            "A tracking number is 8–30 letters and digits.",
+            errors=[
+                {
+                    "loc": ["body", "tracking_number"],
+                    "msg": "8–30 letters and digits",
+                    "type": "invalid",
+                }
+            ],
+        )
+    number = number.upper()
+    clash = await session.execute(
+        sa.text(
+            "SELECT id FROM orders WHERE store_id = :store AND tracking_number = :n AND id <> :id"
+        ),
+        {"store": row.store_id, "n": number, "id": row.id},
+    )
+    if clash.first() is not None:
+        raise Conflict("duplicate_tracking", f"Tracking number {number} is on another order.")
+    shipped_at = data.shipped_at or now
+    late = row.dispatch_deadline is not None and shipped_at > row.dispatch_deadline
+    penalty = row.penalty
+    if late and penalty == 0:
+        policy = (await policies(session, [row.store_id]))[row.store_id]
+        penalty = dispatch.penalty(policy.late_penalty, row.total)
+    try:
+        async with session.begin_nested():
+            await _update(
+                session,
+                row,
+                now,
+                status=Status.SHIPPED.value,
+                carrier=data.carrier,
+                tracking_number=number,
+                tracking_pattern_mismatch=not dispatch.tracking_matches_carrier(
+                    data.carrier, number
+                ),
+                shipped_at=shipped_at,
+                shipped_late=late,
+                penalty=penalty,
+            )
+    except IntegrityError as exc:  # a parallel shipment took the number first
+        raise Conflict(
+            "duplicate_tracking", f"Tracking number {number} is on another order."
+        ) from exc
+    refs = [
+        r.line_ref
+        for r in await session.execute(
+            sa.text("SELECT line_ref FROM reservations WHERE order_id = :id AND status = 'open'"),
+            {"id": row.id},
+        )
+    ]
+    await reservations.consume(
+        session, refs, at=shipped_at, reference=f"order:{row.id}", api_key_id=principal.key_id
+    )
+    await events.append(
+        session,
+        "order.shipped",
+        row.store_id,
+        _event_data(
+            row,
+            carrier=data.carrier,
+            tracking_number=number,
+            shipped_at=shipped_at.isoformat(),
+            late=late,
+        ),
+    )
+
+
+async def cancel(
+    session: AsyncSession,
+    principal: Principal,
+    order_id: int,
+    reason: str,
+    now: datetime,
+    if_match: int | None,
+) -> None:
+    """Cancel before shipment; reserved stock goes back (to waiting orders first)."""
+    row = await lock(session, principal, order_id, if_match)
+    _require("cancel", row)
+    await _update(
+        session, row, now, status=Status.CANCELLED.value, cancelled_at=now, cancel_reason=reason
+    )
+    refs = [
+        r.line_ref
+        for r in await session.execute(
+            sa.text("SELECT line_ref FROM reservations WHERE order_id = :id AND status = 'open'"),
+            {"id": row.id},
+        )
+    ]
+    await reservations.release(session, refs, now)
+    await session.execute(
+        sa.text("UPDATE order_lines SET reserved = 0 WHERE order_id = :id"), {"id": row.id}
+    )
+    await events.append(session, "order.cancelled", row.store_id, _event_data(row, reason=reason))
+
+
+async def track(
+    session: AsyncSession, principal: Principal, order_id: int, data: TrackingIn, now: datetime
+) -> None:
+    """Record a carrier scan; ``delivered`` moves the order to delivered."""
+    row = await lock(session, principal, order_id)
+    _require("track", row)
+    if data.at < row.shipped_at:
+        raise RuleViolation(
+            "invalid_tracking_time",
+            "A scan cannot precede the shipment.",
+            errors=[{"loc": ["body", "at"], "msg": "before shipped_at", "type": "invalid"}],
+        )
+    if data.at > now + dispatch.CLOCK_SKEW:
+        raise RuleViolation(
+            "invalid_tracking_time",
+            "A scan cannot be in the future.",
+            errors=[{"loc": ["body", "at"], "msg": "in the future", "type": "invalid"}],
+        )
+    await session.execute(
+        sa.text("INSERT INTO tracking_events (order_id, event, at) VALUES (:id, :e, :at)"),
+        {"id": row.id, "e": data.event, "at": data.at},
+    )
+    values: dict[str, Any] = {}
+    if data.event == "picked_up" and row.picked_up_at is None:
+        values["picked_up_at"] = data.at
+    elif data.event == "returned" and row.returned_at is None:
+        values["returned_at"] = data.at
+    elif data.event == "delivered" and row.status == Status.SHIPPED:
+        values.update(status=Status.DELIVERED.value, delivered_at=data.at)
+        if row.picked_up_at is None:
+            values["picked_up_at"] = data.at
+    await _update(session, row, now, **values)
+    if values.get("status") == Status.DELIVERED.value:
+        await events.append(
+            session,
+            "order.delivered",
+            row.store_id,
+            _event_data(row, delivered_at=data.at.isoformat()),
+        )
+
+
+async def complete(
+    session: AsyncSession, principal: Principal, order_id: int, now: datetime, if_match: int | None
+) -> None:
+    """Complete a delivered order (the sweeper completes the rest after the confirm window)."""
+    row = await lock(session, principal, order_id, if_match)
+    if row.status != Status.DELIVERED:
+        raise Conflict(
+            "invalid_transition", f"Only a delivered order can be completed, not {row.status}."
+        )
+    await _update(session, row, now, status=Status.COMPLETED.value, completed_at=now)
+
+
+async def hold(
+    session: AsyncSession,
+    principal: Principal,
+    order_id: int,
+    reason: str,
+    now: datetime,
+    if_match: int | None,
+) -> None:
+    """Put an unshipped order on hold: it cannot ship; its clock keeps running."""
+    row = await lock(session, principal, order_id, if_match)
+    _require("hold", row)
+    await _update(session, row, now, on_hold=True, hold_reason=reason)
+
+
+async def release(
+    session: AsyncSession, principal: Principal, order_id: int, now: datetime, if_match: int | None
+) -> None:
+    """Take an order off hold."""
+    row = await lock(session, principal, order_id, if_match)
+    _require("release", row)
+    if not row.on_hold:
+        raise Conflict("invalid_transition", "The order is not on hold.")
+    await _update(session, row, now, on_hold=False, hold_reason=None)

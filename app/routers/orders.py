@@ -1,0 +1,245 @@
+"""``/v1/orders``: intake, reads and the order lifecycle."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query, Response
+from pydantic import AwareDatetime
+
+from app.auth import AnyRole, Principal, Role, require
+from app.domain.dispatch.rules import Risk
+from app.domain.order import intake, lifecycle, queries, read
+from app.domain.order.rules import Allocation, Status
+from app.domain.order.schemas import OrderCreate, OrderPublic, PayIn, ReasonIn, ShipIn, TrackingIn
+from app.domain.types import NO_NUL
+from app.pagination import CursorParam, LimitParam, Page, decode_cursor, encode_cursor, page_of
+from app.routers._common import (
+    ClockDep,
+    IdempotencyKeyHeader,
+    IfMatch,
+    Session,
+    path_id,
+    problems,
+)
+from app.routing import TransactionalRoute
+
+router = APIRouter(prefix="/v1/orders", tags=["orders"], route_class=TransactionalRoute)
+
+OrderId = Annotated[str, Path(description="Order id.", examples=["981"])]
+Intaker = Annotated[Principal, Depends(require(Role.ADMIN, Role.OPERATOR, Role.INTEGRATION))]
+Shipper = Annotated[
+    Principal, Depends(require(Role.ADMIN, Role.OPERATOR, Role.WAREHOUSE, Role.INTEGRATION))
+]
+Staff = Annotated[Principal, Depends(require(Role.ADMIN, Role.OPERATOR))]
+
+_ORDER_ERRORS = problems(401, 403, 404, 409, 412, 422, codes={409: "invalid_transition"})
+
+
+async def _read_one(
+    session: Session, principal: Principal, order_id: int, clock: ClockDep
+) -> OrderPublic:
+    order = await queries.get_visible(session, principal, order_id)
+    return (await read.read_models(session, [order], clock.now()))[0]
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=OrderPublic,
+    responses={
+        200: {"description": "The same order was taken before (retry): the existing order."},
+        **problems(401, 403, 404, 409, 422, codes={409: "duplicate_order", 422: "unknown_sku"}),
+    },
+)
+async def create_order(
+    body: OrderCreate,
+    principal: Intaker,
+    session: Session,
+    clock: ClockDep,
+    response: Response,
+    _: IdempotencyKeyHeader = None,
+) -> OrderPublic:
+    """Take an order and reserve its stock (idempotent on `store_id` + `external_id`).
+
+    With `allow_backorder: false` a short order is `409 insufficient_stock` and nothing is
+    created; otherwise it waits for stock with `allocation` `partial` or `short`.
+    """
+    result = await intake.take(session, principal, body, clock.now())
+    if not result.created:
+        response.status_code = 200
+    return await _read_one(session, principal, result.order_id, clock)
+
+
+@router.get("", response_model=Page[OrderPublic], responses=problems(401, 404, 422))
+async def list_orders(
+    principal: AnyRole,
+    session: Session,
+    clock: ClockDep,
+    store_id: Annotated[str | None, Query(description="Only this store.")] = None,
+    status: Status | None = None,
+    risk: Risk | None = None,
+    allocation: Allocation | None = None,
+    placed_from: Annotated[AwareDatetime | None, Query(description="placed_at ≥ this.")] = None,
+    placed_to: Annotated[AwareDatetime | None, Query(description="placed_at < this.")] = None,
+    q: Annotated[
+        str | None,
+        Query(
+            max_length=64,
+            pattern=NO_NUL,
+            description="Exact external id, buyer phone or tracking number.",
+        ),
+    ] = None,
+    limit: LimitParam = 50,
+    cursor: CursorParam = None,
+) -> Page[OrderPublic]:
+    """Orders newest first, filtered; risk is computed from the clock at read time."""
+    before = decode_cursor(cursor, "orders", 1)[0] if cursor else None
+    now = clock.now()
+    rows = await queries.list_page(
+        session,
+        principal,
+        now=now,
+        store_id=path_id(store_id, "store") if store_id is not None else None,
+        status=status,
+        risk=risk,
+        allocation=allocation,
+        placed_from=placed_from,
+        placed_to=placed_to,
+        q=q,
+        before_id=before,
+        limit=limit,
+    )
+    page = page_of(rows, limit, lambda o: encode_cursor("orders", o.id))
+    return Page(
+        items=await read.read_models(session, page.items, now), next_cursor=page.next_cursor
+    )
+
+
+@router.get("/{order_id}", response_model=OrderPublic, responses=problems(401, 404))
+async def get_order(
+    order_id: OrderId, principal: AnyRole, session: Session, clock: ClockDep
+) -> OrderPublic:
+    """One order with its dispatch deadline, risk, penalty and flags as of now."""
+    return await _read_one(session, principal, path_id(order_id, "order"), clock)
+
+
+@router.post("/{order_id}/pay", response_model=OrderPublic, responses=_ORDER_ERRORS)
+async def pay_order(
+    order_id: OrderId,
+    body: PayIn,
+    principal: Intaker,
+    session: Session,
+    clock: ClockDep,
+    if_match: IfMatch,
+    _: IdempotencyKeyHeader = None,
+) -> OrderPublic:
+    """Record payment of an order taken in unpaid; the dispatch clock starts."""
+    oid = path_id(order_id, "order")
+    await lifecycle.pay(session, principal, oid, body, clock.now(), if_match)
+    return await _read_one(session, principal, oid, clock)
+
+
+@router.post(
+    "/{order_id}/ship",
+    response_model=OrderPublic,
+    responses=problems(
+        401,
+        403,
+        404,
+        409,
+        412,
+        422,
+        codes={409: "duplicate_tracking", 422: "invalid_tracking_number"},
+    ),
+)
+async def ship_order(
+    order_id: OrderId,
+    body: ShipIn,
+    principal: Shipper,
+    session: Session,
+    clock: ClockDep,
+    if_match: IfMatch,
+    _: IdempotencyKeyHeader = None,
+) -> OrderPublic:
+    """Ship with a carrier and a tracking number unique in the store (fake-shipment guard)."""
+    oid = path_id(order_id, "order")
+    await lifecycle.ship(session, principal, oid, body, clock.now(), if_match)
+    return await _read_one(session, principal, oid, clock)
+
+
+@router.post("/{order_id}/cancel", response_model=OrderPublic, responses=_ORDER_ERRORS)
+async def cancel_order(
+    order_id: OrderId,
+    body: ReasonIn,
+    principal: Intaker,
+    session: Session,
+    clock: ClockDep,
+    if_match: IfMatch,
+    _: IdempotencyKeyHeader = None,
+) -> OrderPublic:
+    """Cancel before shipment; reserved stock is released (waiting orders get it first)."""
+    oid = path_id(order_id, "order")
+    await lifecycle.cancel(session, principal, oid, body.reason, clock.now(), if_match)
+    return await _read_one(session, principal, oid, clock)
+
+
+@router.post("/{order_id}/tracking-events", response_model=OrderPublic, responses=_ORDER_ERRORS)
+async def add_tracking_event(
+    order_id: OrderId,
+    body: TrackingIn,
+    principal: Shipper,
+    session: Session,
+    clock: ClockDep,
+    _: IdempotencyKeyHeader = None,
+) -> OrderPublic:
+    """Record a carrier scan (`picked_up`, `in_transit`, `delivered`, `returned`)."""
+    oid = path_id(order_id, "order")
+    await lifecycle.track(session, principal, oid, body, clock.now())
+    return await _read_one(session, principal, oid, clock)
+
+
+@router.post("/{order_id}/complete", response_model=OrderPublic, responses=_ORDER_ERRORS)
+async def complete_order(
+    order_id: OrderId,
+    principal: Staff,
+    session: Session,
+    clock: ClockDep,
+    if_match: IfMatch,
+    _: IdempotencyKeyHeader = None,
+) -> OrderPublic:
+    """Complete a delivered order."""
+    oid = path_id(order_id, "order")
+    await lifecycle.complete(session, principal, oid, clock.now(), if_match)
+    return await _read_one(session, principal, oid, clock)
+
+
+@router.post("/{order_id}/hold", response_model=OrderPublic, responses=_ORDER_ERRORS)
+async def hold_order(
+    order_id: OrderId,
+    body: ReasonIn,
+    principal: Staff,
+    session: Session,
+    clock: ClockDep,
+    if_match: IfMatch,
+    _: IdempotencyKeyHeader = None,
+) -> OrderPublic:
+    """Put an unshipped order on hold: it cannot ship, and its clock keeps running."""
+    oid = path_id(order_id, "order")
+    await lifecycle.hold(session, principal, oid, body.reason, clock.now(), if_match)
+    return await _read_one(session, principal, oid, clock)
+
+
+@router.post("/{order_id}/release", response_model=OrderPublic, responses=_ORDER_ERRORS)
+async def release_order(
+    order_id: OrderId,
+    principal: Staff,
+    session: Session,
+    clock: ClockDep,
+    if_match: IfMatch,
+    _: IdempotencyKeyHeader = None,
+) -> OrderPublic:
+    """Take an order off hold."""
+    oid = path_id(order_id, "order")
+    await lifecycle.release(session, principal, oid, clock.now(), if_match)
+    return await _read_one(session, principal, oid, clock)
