@@ -9,9 +9,20 @@ from pydantic import AwareDatetime
 
 from app.auth import AnyRole, Principal, Role, require
 from app.domain.dispatch.rules import Risk
-from app.domain.order import intake, lifecycle, queries, read
+from app.domain.order import bulk, intake, lifecycle, queries, read
 from app.domain.order.rules import Allocation, Status
-from app.domain.order.schemas import OrderCreate, OrderPublic, PayIn, ReasonIn, ShipIn, TrackingIn
+from app.domain.order.schemas import (
+    BulkItemResult,
+    BulkResults,
+    OrderBulkIn,
+    OrderCreate,
+    OrderPublic,
+    PayIn,
+    ReasonIn,
+    ShipBulkIn,
+    ShipIn,
+    TrackingIn,
+)
 from app.domain.types import NO_NUL
 from app.pagination import CursorParam, LimitParam, Page, decode_cursor, encode_cursor, page_of
 from app.routers._common import (
@@ -69,6 +80,56 @@ async def create_order(
     if not result.created:
         response.status_code = 200
     return await _read_one(session, principal, result.order_id, clock)
+
+
+@router.post(
+    "/bulk",
+    response_model=BulkResults,
+    response_model_exclude_none=True,
+    responses=problems(401, 403, 422),
+)
+async def create_orders_bulk(
+    body: OrderBulkIn,
+    principal: Intaker,
+    session: Session,
+    clock: ClockDep,
+    _: IdempotencyKeyHeader = None,
+) -> BulkResults:
+    """Take up to 1,000 orders at once: one result per order, in input order.
+
+    Each order behaves like `POST /v1/orders` (201 created, 200 same order again, 409/422
+    refused); one bad order never fails the others.
+    """
+    outcomes = await bulk.take_bulk(session, principal, body.orders, clock.now())
+    return BulkResults(
+        results=[
+            BulkItemResult(index=o.index, status=o.status, id=o.order_id, error=o.error)
+            for o in outcomes
+        ]
+    )
+
+
+@router.post(
+    "/ship-bulk",
+    response_model=BulkResults,
+    response_model_exclude_none=True,
+    responses=problems(401, 403, 422),
+)
+async def ship_orders_bulk(
+    body: ShipBulkIn,
+    principal: Shipper,
+    session: Session,
+    clock: ClockDep,
+    _: IdempotencyKeyHeader = None,
+) -> BulkResults:
+    """Ship up to 1,000 orders (warehouse scan-and-ship): one result per item, in order."""
+    outcomes = await lifecycle.ship_many(session, principal, body.items, clock.now())
+    return BulkResults(
+        results=[
+            BulkItemResult(index=n, status=status, id=order_id, error=error)
+            for n, (status, order_id, error) in enumerate(outcomes)
+        ]
+    )
 
 
 @router.get("", response_model=Page[OrderPublic], responses=problems(401, 404, 422))

@@ -6,19 +6,27 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import Principal
 from app.domain.dispatch import rules as dispatch
-from app.domain.errors import Conflict, PreconditionFailed, RuleViolation, not_found
+from app.domain.errors import (
+    Conflict,
+    DomainError,
+    PreconditionFailed,
+    RuleViolation,
+    not_found,
+)
 from app.domain.events import service as events
 from app.domain.inventory import reservations
 from app.domain.order import rules
 from app.domain.order.intake import dispatch_clock
 from app.domain.order.read import policies
 from app.domain.order.rules import Allocation, Status
-from app.domain.order.schemas import PayIn, ShipIn, TrackingIn
+from app.domain.order.schemas import PayIn, ShipBulkItem, ShipIn, TrackingIn
+from app.errors import domain_error_body, problem_body, validation_errors
 from app.models import Order
 
 _orders = Order.__table__  # type: ignore[attr-defined]
@@ -291,3 +299,36 @@ async def release(
     if not row.on_hold:
         raise Conflict("invalid_transition", "The order is not on hold.")
     await _update(session, row, now, on_hold=False, hold_reason=None)
+
+
+async def ship_many(
+    session: AsyncSession, principal: Principal, raw: list[Any], now: datetime
+) -> list[tuple[int, int | None, dict[str, Any] | None]]:
+    """Ship up to 1,000 orders, each alone: ``(status, order_id, error)`` in input order."""
+    results: dict[int, tuple[int, int | None, dict[str, Any] | None]] = {}
+    valid: dict[int, ShipBulkItem] = {}
+    for n, value in enumerate(raw):
+        try:
+            valid[n] = ShipBulkItem.model_validate(value)
+        except ValidationError as exc:
+            results[n] = (
+                422,
+                None,
+                problem_body(
+                    422,
+                    "validation_error",
+                    "The item has invalid fields; see errors.",
+                    errors=validation_errors(exc.errors()),
+                ),
+            )
+    # Orders in id order, so two concurrent batches lock them in the same order.
+    for n in sorted(valid, key=lambda i: (valid[i].order_id, i)):
+        item = valid[n]
+        try:
+            async with session.begin_nested():
+                await ship(session, principal, item.order_id, item, now)
+        except DomainError as exc:
+            results[n] = (exc.status, item.order_id, domain_error_body(exc))
+        else:
+            results[n] = (200, item.order_id, None)
+    return [results[n] for n in range(len(raw))]

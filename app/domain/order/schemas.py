@@ -178,6 +178,29 @@ class TrackingIn(BaseModel):
     at: AwareDatetime
 
 
+class OrderBulkIn(BaseModel):
+    """Up to 1,000 orders; each is taken or refused on its own."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    orders: list[dict[str, Any]] = Field(min_length=1, max_length=1000)
+
+
+class BulkItemResult(BaseModel):
+    """One item's outcome: ``status`` with ``id``, or ``error`` (a problem document)."""
+
+    index: int
+    status: int = Field(examples=[201])
+    id: Id | None = None
+    error: dict[str, Any] | None = None
+
+
+class BulkResults(BaseModel):
+    """One result per item, in input order."""
+
+    results: list[BulkItemResult]
+
+
 class BuyerOut(BaseModel):
     """Buyer as stored."""
 

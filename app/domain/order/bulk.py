@@ -1,0 +1,482 @@
+"""Bulk intake (≤ 1,000 orders): set-based SQL, per-item results, input order kept.
+
+Duplicates inside one batch behave like separate calls in input order: the first creates
+the order, a later identical one gets 200 with it, a different one ``409 duplicate_order``.
+Stock is allocated in input order under locks taken in SKU-id order, then written with
+a handful of ``unnest`` statements whatever the batch size.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth import Principal
+from app.domain.errors import Conflict, DomainError, NotFound, RuleViolation
+from app.domain.events import service as events
+from app.domain.inventory import levels
+from app.domain.order import rules
+from app.domain.order.intake import content_hash, dispatch_clock, line_ref
+from app.domain.order.rules import Allocation, Status
+from app.domain.order.schemas import OrderCreate
+from app.domain.store.rules import DispatchPolicy, effective_policy
+from app.errors import domain_error_body, problem_body, validation_errors
+
+
+@dataclass
+class _Item:
+    index: int
+    data: OrderCreate
+    digest: str
+    sku_ids: list[int] = field(default_factory=list)
+    reserved: list[int] = field(default_factory=list)
+    allocation: Allocation = Allocation.FULL
+
+
+@dataclass(frozen=True, slots=True)
+class BulkOutcome:
+    """One item's result: ``status`` with the order id, or an error problem."""
+
+    index: int
+    status: int
+    order_id: int | None = None
+    error: dict[str, Any] | None = None
+
+
+class _Raced(Exception):
+    """Another transaction created one of our new orders first: redo the batch."""
+
+
+def _fail(index: int, exc: DomainError) -> BulkOutcome:
+    return BulkOutcome(index, exc.status, error=domain_error_body(exc))
+
+
+async def take_bulk(
+    session: AsyncSession, principal: Principal, raw: list[Any], now: datetime
+) -> list[BulkOutcome]:
+    """Take up to 1,000 orders; one bad item never fails the others."""
+    for _attempt in range(3):
+        try:
+            async with session.begin_nested():
+                return await _take(session, principal, raw, now)
+        except _Raced:
+            continue
+    raise Conflict("conflict", "Orders of this batch are being taken concurrently; retry.")
+
+
+async def _take(
+    session: AsyncSession, principal: Principal, raw: list[Any], now: datetime
+) -> list[BulkOutcome]:
+    out: dict[int, BulkOutcome] = {}
+    items: list[_Item] = []
+    for n, value in enumerate(raw):
+        try:
+            data = OrderCreate.model_validate(value)
+        except ValidationError as exc:
+            out[n] = BulkOutcome(
+                n,
+                422,
+                error=problem_body(
+                    422,
+                    "validation_error",
+                    "The order has invalid fields; see errors.",
+                    errors=validation_errors(exc.errors()),
+                ),
+            )
+            continue
+        items.append(_Item(n, data, content_hash(data)))
+    parsed = list(items)
+    pols = await _policies(session, principal, {i.data.store_id for i in items})
+    items = _keep(items, out, lambda i: _check_store(i, pols))
+    await _resolve_skus(session, items, out)
+    items = _keep(items, out, _check_money)
+    new = await _split_existing(session, items, out)
+    states = await levels.lock_states(session, {s for i in new for s in i.sku_ids})
+    available = {sku: st.available for sku, st in states.items()}
+    accepted: list[_Item] = []
+    for item in new:
+        want = [line.quantity for line in item.data.items]
+        used: dict[int, int] = defaultdict(int)
+        got: list[int] = []
+        for sku, qty in zip(item.sku_ids, want, strict=True):
+            take = min(qty, max(0, available[sku] - used[sku]))
+            used[sku] += take
+            got.append(take)
+        if not item.data.allow_backorder and got != want:
+            out[item.index] = _fail(
+                item.index,
+                Conflict("insufficient_stock", "Not enough stock for every line of this order."),
+            )
+            continue
+        for sku, g in zip(item.sku_ids, got, strict=True):
+            available[sku] -= g
+        item.reserved = got
+        item.allocation = rules.allocation(want, got)
+        accepted.append(item)
+    ids = await _insert_orders(session, accepted, pols, now)
+    if len(ids) != len(accepted):
+        raise _Raced
+    await _insert_lines_and_reservations(session, accepted, ids, pols)
+    reserved_by_sku: dict[int, int] = defaultdict(int)
+    for item in accepted:
+        for sku, g in zip(item.sku_ids, item.reserved, strict=True):
+            reserved_by_sku[sku] += g
+    touched = {s: q for s, q in reserved_by_sku.items() if q}
+    if touched:
+        await session.execute(
+            sa.text(
+                "UPDATE stock_levels l SET reserved = l.reserved + v.q FROM unnest("
+                "CAST(:ids AS bigint[]), CAST(:qs AS int[])) AS v(sku_id, q) "
+                "WHERE l.sku_id = v.sku_id"
+            ),
+            {"ids": list(touched), "qs": list(touched.values())},
+        )
+        await levels.apply_transitions(
+            session,
+            [replace(states[s], reserved=states[s].reserved + q) for s, q in touched.items()],
+        )
+    await events.append_many(session, _events(accepted, ids))
+    for item in accepted:
+        out[item.index] = BulkOutcome(item.index, 201, order_id=ids[item.index])
+    _fill_batch_duplicates(parsed, out, ids)
+    return [out[n] for n in range(len(raw))]
+
+
+def _keep(items: list[_Item], out: dict[int, BulkOutcome], check: Any) -> list[_Item]:
+    kept = []
+    for item in items:
+        try:
+            check(item)
+        except DomainError as exc:
+            out[item.index] = _fail(item.index, exc)
+        else:
+            kept.append(item)
+    return kept
+
+
+async def _policies(
+    session: AsyncSession, principal: Principal, store_ids: set[int]
+) -> dict[int, DispatchPolicy]:
+    visible = [s for s in store_ids if principal.sees_store(s)]
+    rows = await session.execute(
+        sa.text("SELECT id, platform, dispatch_policy FROM stores WHERE id = ANY(:ids)"),
+        {"ids": visible},
+    )
+    return {r.id: effective_policy(r.platform, r.dispatch_policy) for r in rows}
+
+
+def _check_store(item: _Item, pols: dict[int, DispatchPolicy]) -> None:
+    if item.data.store_id not in pols:
+        raise NotFound("store_not_found", f"Store {item.data.store_id} not found.")
+
+
+def _check_money(item: _Item) -> None:
+    if item.data.coupon_code is not None:
+        raise Conflict("coupon_unavailable", f"Coupon '{item.data.coupon_code}' is not available.")
+    sums = rules.totals(
+        [(i.quantity, i.unit_price) for i in item.data.items],
+        item.data.discount,
+        item.data.shipping_fee,
+    )
+    if sums.discount > sums.subtotal:
+        raise RuleViolation("invalid_discount", "The discount exceeds the subtotal.")
+
+
+async def _resolve_skus(
+    session: AsyncSession, items: list[_Item], out: dict[int, BulkOutcome]
+) -> None:
+    stores, codes = [], []
+    for item in items:
+        for line in item.data.items:
+            stores.append(item.data.store_id)
+            codes.append(line.sku_code if line.sku_code is not None else f"#{line.sku_id}")
+    by_key: dict[tuple[int, str], int] = {}
+    if stores:
+        rows = await session.execute(
+            sa.text(
+                "SELECT s.id, s.store_id, s.sku_code, k.code FROM unnest("
+                "CAST(:stores AS bigint[]), CAST(:codes AS text[])) AS k(store_id, code) "
+                "JOIN skus s ON s.store_id = k.store_id "
+                "AND (s.sku_code = k.code OR ('#' || s.id) = k.code)"
+            ),
+            {"stores": stores, "codes": codes},
+        )
+        by_key = {(r.store_id, r.code): r.id for r in rows}
+    for item in list(items):
+        errors = []
+        for n, line in enumerate(item.data.items):
+            code = line.sku_code if line.sku_code is not None else f"#{line.sku_id}"
+            sku = by_key.get((item.data.store_id, code))
+            if sku is None:
+                field_name = "sku_code" if line.sku_code is not None else "sku_id"
+                errors.append(
+                    {"loc": ["items", n, field_name], "msg": "unknown SKU", "type": "unknown_sku"}
+                )
+            else:
+                item.sku_ids.append(sku)
+        if errors:
+            out[item.index] = _fail(
+                item.index,
+                RuleViolation("unknown_sku", "The order names unknown SKUs.", errors=errors),
+            )
+            items.remove(item)
+
+
+async def _split_existing(
+    session: AsyncSession, items: list[_Item], out: dict[int, BulkOutcome]
+) -> list[_Item]:
+    """Answer retries of existing orders; return the first occurrence of each new one."""
+    keys = sorted({(i.data.store_id, i.data.external_id) for i in items})
+    existing: dict[tuple[int, str], tuple[int, str]] = {}
+    if keys:
+        rows = await session.execute(
+            sa.text(
+                "SELECT o.id, o.store_id, o.external_id, o.content_hash FROM unnest("
+                "CAST(:stores AS bigint[]), CAST(:ext AS text[])) AS k(store_id, ext) "
+                "JOIN orders o ON o.store_id = k.store_id AND o.external_id = k.ext"
+            ),
+            {"stores": [k[0] for k in keys], "ext": [k[1] for k in keys]},
+        )
+        existing = {(r.store_id, r.external_id): (r.id, r.content_hash) for r in rows}
+    new: list[_Item] = []
+    seen: set[tuple[int, str]] = set()
+    for item in items:
+        key = (item.data.store_id, item.data.external_id)
+        if key in existing:
+            order_id, digest = existing[key]
+            out[item.index] = (
+                BulkOutcome(item.index, 200, order_id=order_id)
+                if digest == item.digest
+                else _fail(item.index, _duplicate(item))
+            )
+        elif key in seen:
+            continue  # answered after the first occurrence is created
+        else:
+            seen.add(key)
+            new.append(item)
+    return new
+
+
+def _duplicate(item: _Item) -> Conflict:
+    return Conflict(
+        "duplicate_order",
+        f"Order {item.data.external_id} already exists in store {item.data.store_id} "
+        "with other content.",
+    )
+
+
+def _fill_batch_duplicates(
+    parsed: list[_Item], out: dict[int, BulkOutcome], ids: dict[int, int]
+) -> None:
+    """Later copies of an order created earlier in the same batch."""
+    first = {
+        (i.data.store_id, i.data.external_id): (ids[i.index], i.digest)
+        for i in parsed
+        if i.index in ids
+    }
+    for item in parsed:
+        if item.index in out:
+            continue
+        key = (item.data.store_id, item.data.external_id)
+        if key not in first:  # its first occurrence failed; this copy fails the same way
+            out[item.index] = _fail(
+                item.index,
+                Conflict("duplicate_order", "An earlier copy of this order in the batch failed."),
+            )
+            continue
+        order_id, digest = first[key]
+        out[item.index] = (
+            BulkOutcome(item.index, 200, order_id=order_id)
+            if digest == item.digest
+            else _fail(item.index, _duplicate(item))
+        )
+
+
+async def _insert_orders(
+    session: AsyncSession, items: list[_Item], pols: dict[int, DispatchPolicy], now: datetime
+) -> dict[int, int]:
+    if not items:
+        return {}
+    cols: dict[str, list[Any]] = defaultdict(list)
+    for item in items:
+        d = item.data
+        group = d.group_buy
+        clock = dispatch_clock(
+            d.paid_at,
+            group is not None,
+            group.formed_at if group else None,
+            d.promised_ship_by,
+            pols[d.store_id],
+        )
+        sums = rules.totals(
+            [(i.quantity, i.unit_price) for i in d.items], d.discount, d.shipping_fee
+        )
+        cols["store_id"].append(d.store_id)
+        cols["external_id"].append(d.external_id)
+        cols["status"].append(
+            (Status.PENDING_PAYMENT if d.paid_at is None else Status.AWAITING_SHIPMENT).value
+        )
+        cols["allocation"].append(item.allocation.value)
+        cols["placed_at"].append(d.placed_at)
+        cols["paid_at"].append(d.paid_at)
+        cols["group_buy"].append(group is not None)
+        cols["group_id"].append(group.group_id if group else None)
+        cols["group_formed_at"].append(group.formed_at if group else None)
+        cols["promised_ship_by"].append(d.promised_ship_by)
+        cols["clock_started_at"].append(clock.started_at)
+        cols["dispatch_deadline"].append(clock.deadline)
+        cols["at_risk_at"].append(clock.at_risk_at)
+        cols["buyer"].append(orjson.dumps(d.buyer.model_dump()).decode())
+        cols["buyer_phone"].append(d.buyer.phone)
+        cols["subtotal"].append(sums.subtotal)
+        cols["discount"].append(sums.discount)
+        cols["shipping_fee"].append(sums.shipping_fee)
+        cols["total"].append(sums.total)
+        cols["promotion_ids"].append(
+            None if d.promotion_ids is None else "{" + ",".join(map(str, d.promotion_ids)) + "}"
+        )
+        cols["allow_backorder"].append(d.allow_backorder)
+        cols["content_hash"].append(item.digest)
+    rows = await session.execute(
+        sa.text(
+            """
+            INSERT INTO orders (store_id, external_id, status, allocation, placed_at, paid_at,
+                   group_buy, group_id, group_formed_at, promised_ship_by, clock_started_at,
+                   dispatch_deadline, at_risk_at, buyer, buyer_phone, subtotal, discount,
+                   shipping_fee, total, promotion_ids, allow_backorder, content_hash, version,
+                   created_at, updated_at)
+            SELECT v.store_id, v.external_id, v.status, v.allocation, v.placed_at, v.paid_at,
+                   v.group_buy, v.group_id, v.group_formed_at, v.promised_ship_by,
+                   v.clock_started_at, v.dispatch_deadline, v.at_risk_at, v.buyer::jsonb,
+                   v.buyer_phone, v.subtotal, v.discount, v.shipping_fee, v.total,
+                   v.promotion_ids::bigint[], v.allow_backorder, v.content_hash, 1, :now, :now
+              FROM unnest(CAST(:store_id AS bigint[]), CAST(:external_id AS text[]),
+                   CAST(:status AS text[]), CAST(:allocation AS text[]),
+                   CAST(:placed_at AS timestamptz[]), CAST(:paid_at AS timestamptz[]),
+                   CAST(:group_buy AS boolean[]), CAST(:group_id AS text[]),
+                   CAST(:group_formed_at AS timestamptz[]),
+                   CAST(:promised_ship_by AS timestamptz[]),
+                   CAST(:clock_started_at AS timestamptz[]),
+                   CAST(:dispatch_deadline AS timestamptz[]),
+                   CAST(:at_risk_at AS timestamptz[]), CAST(:buyer AS text[]),
+                   CAST(:buyer_phone AS text[]), CAST(:subtotal AS numeric[]),
+                   CAST(:discount AS numeric[]), CAST(:shipping_fee AS numeric[]),
+                   CAST(:total AS numeric[]), CAST(:promotion_ids AS text[]),
+                   CAST(:allow_backorder AS boolean[]), CAST(:content_hash AS text[]))
+                AS v(store_id, external_id, status, allocation, placed_at, paid_at, group_buy,
+                     group_id, group_formed_at, promised_ship_by, clock_started_at,
+                     dispatch_deadline, at_risk_at, buyer, buyer_phone, subtotal, discount,
+                     shipping_fee, total, promotion_ids, allow_backorder, content_hash)
+            ON CONFLICT (store_id, external_id) DO NOTHING
+            RETURNING id, store_id, external_id
+            """
+        ),
+        {**cols, "now": now},
+    )
+    by_key = {(r.store_id, r.external_id): r.id for r in rows}
+    return {
+        i.index: by_key[(i.data.store_id, i.data.external_id)]
+        for i in items
+        if (i.data.store_id, i.data.external_id) in by_key
+    }
+
+
+async def _insert_lines_and_reservations(
+    session: AsyncSession, items: list[_Item], ids: dict[int, int], pols: dict[int, DispatchPolicy]
+) -> None:
+    lines: dict[str, list[Any]] = defaultdict(list)
+    res: dict[str, list[Any]] = defaultdict(list)
+    for item in items:
+        d, order_id = item.data, ids[item.index]
+        group = d.group_buy
+        clock = dispatch_clock(
+            d.paid_at,
+            group is not None,
+            group.formed_at if group else None,
+            d.promised_ship_by,
+            pols[d.store_id],
+        )
+        for n, (line, sku, got) in enumerate(
+            zip(d.items, item.sku_ids, item.reserved, strict=True)
+        ):
+            lines["order_id"].append(order_id)
+            lines["line_no"].append(n + 1)
+            lines["sku_id"].append(sku)
+            lines["quantity"].append(line.quantity)
+            lines["unit_price"].append(line.unit_price)
+            lines["line_total"].append((line.unit_price * line.quantity).quantize(rules.CENT))
+            lines["reserved"].append(got)
+            res["sku_id"].append(sku)
+            res["store_id"].append(d.store_id)
+            res["line_ref"].append(line_ref(order_id, n + 1))
+            res["order_id"].append(order_id)
+            res["requested"].append(line.quantity)
+            res["reserved"].append(got)
+            res["deadline"].append(clock.deadline)
+            res["placed_at"].append(d.placed_at)
+    if not lines:
+        return
+    await session.execute(
+        sa.text(
+            "INSERT INTO order_lines (order_id, line_no, sku_id, quantity, unit_price, line_total, "
+            "reserved) SELECT * FROM unnest(CAST(:order_id AS bigint[]), CAST(:line_no AS int[]), "
+            "CAST(:sku_id AS bigint[]), CAST(:quantity AS int[]), CAST(:unit_price AS numeric[]), "
+            "CAST(:line_total AS numeric[]), CAST(:reserved AS int[]))"
+        ),
+        dict(lines),
+    )
+    await session.execute(
+        sa.text(
+            "INSERT INTO reservations (sku_id, store_id, line_ref, order_id, requested, reserved, "
+            "deadline, placed_at) SELECT * FROM unnest(CAST(:sku_id AS bigint[]), "
+            "CAST(:store_id AS bigint[]), CAST(:line_ref AS text[]), CAST(:order_id AS bigint[]), "
+            "CAST(:requested AS int[]), CAST(:reserved AS int[]), "
+            "CAST(:deadline AS timestamptz[]), CAST(:placed_at AS timestamptz[]))"
+        ),
+        dict(res),
+    )
+
+
+def _events(items: list[_Item], ids: dict[int, int]) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for item in items:
+        d, order_id = item.data, ids[item.index]
+        sums = rules.totals(
+            [(i.quantity, i.unit_price) for i in d.items], d.discount, d.shipping_fee
+        )
+        for sku, line, got in zip(item.sku_ids, d.items, item.reserved, strict=True):
+            if got < line.quantity:
+                rows.append(
+                    {
+                        "type": "stock.out",
+                        "store_id": d.store_id,
+                        "data": {
+                            "sku_id": str(sku),
+                            "order_id": str(order_id),
+                            "requested": line.quantity,
+                            "reserved": got,
+                            "reason": "backorder",
+                        },
+                    }
+                )
+        rows.append(
+            {
+                "type": "order.created",
+                "store_id": d.store_id,
+                "data": {
+                    "order_id": str(order_id),
+                    "external_id": d.external_id,
+                    "status": "pending_payment" if d.paid_at is None else "awaiting_shipment",
+                    "allocation": item.allocation.value,
+                    "total": str(sums.total),
+                },
+            }
+        )
+    return rows
