@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app import idempotency
 from app.domain.clock import Clock
+from app.domain.dispatch.sweep import sweep_orders
 from app.domain.inventory.sweep import refresh_all_thresholds
 
 logger = logging.getLogger("storeops.worker")
@@ -43,6 +44,7 @@ def _housekeeping(ttl_hours: int) -> Sweep:
 def sweeps(ttl_hours: int) -> dict[str, Sweep]:
     """Every rule sweep, by the name its counts are reported under."""
     return {
+        "dispatch": sweep_orders,
         "inventory": refresh_all_thresholds,
         "housekeeping": _housekeeping(ttl_hours),
     }

@@ -30,7 +30,7 @@ async def test_only_the_lock_holder_sweeps(app: Any) -> None:
         state.engine, state.sessionmaker, FixedClock(datetime.now(UTC)), 24, wait=False
     )
     assert report is not None
-    assert set(report) == {"inventory", "housekeeping"}
+    assert set(report) == {"dispatch", "inventory", "housekeeping"}
 
 
 async def test_parallel_admin_sweeps_take_turns(api: Api) -> None:

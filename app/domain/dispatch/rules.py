@@ -28,7 +28,10 @@ def clock_start(
 ) -> datetime | None:
     """Payment starts the clock; for a group buy (拼团), the group's formation does."""
     if group_buy:
-        return group_formed_at if paid_at is not None else None
+        if paid_at is None or group_formed_at is None:
+            return None
+        # A buyer who joins a formed group starts the clock by paying.
+        return max(paid_at, group_formed_at)
     return paid_at
 
 
@@ -50,9 +53,14 @@ def at_risk_from(start: datetime, due: datetime, policy: DispatchPolicy) -> date
 
 def risk(start: datetime, due: datetime, now: datetime, policy: DispatchPolicy) -> Risk:
     """``overdue`` after the deadline; ``at_risk`` from :func:`at_risk_from`; else on track."""
+    return risk_at(due, at_risk_from(start, due, policy), now)
+
+
+def risk_at(due: datetime, at_risk: datetime, now: datetime) -> Risk:
+    """Risk from a deadline and the instant the order turns at risk."""
     if now > due:
         return Risk.OVERDUE
-    if now >= at_risk_from(start, due, policy):
+    if now >= at_risk:
         return Risk.AT_RISK
     return Risk.ON_TRACK
 
@@ -96,7 +104,7 @@ CARRIERS = ("SF", "ZTO", "YTO", "STO", "YD", "JT", "EMS", "JD", "DBL", "OTHER")
 
 def is_valid_tracking_number(number: str) -> bool:
     """8–30 characters, letters and digits only."""
-    return bool(TRACKING_RE.match(number))
+    return TRACKING_RE.fullmatch(number) is not None
 
 
 def tracking_matches_carrier(carrier: str, number: str) -> bool:
@@ -104,7 +112,7 @@ def tracking_matches_carrier(carrier: str, number: str) -> bool:
     patterns = CARRIER_PATTERNS.get(carrier)
     if not patterns:
         return True
-    return any(p.match(number) for p in patterns)
+    return any(p.fullmatch(number) for p in patterns)
 
 
 def is_fake_shipment_risk(

@@ -43,6 +43,7 @@ def facts(o: Any) -> rules.OrderFacts:
         allocation=o.allocation,
         clock_started_at=o.clock_started_at,
         dispatch_deadline=o.dispatch_deadline,
+        at_risk_at=o.at_risk_at,
         total=o.total,
         penalty=o.penalty,
         on_hold=o.on_hold,

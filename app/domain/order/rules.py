@@ -108,6 +108,7 @@ class OrderFacts:
     allocation: str
     clock_started_at: datetime | None
     dispatch_deadline: datetime | None
+    at_risk_at: datetime | None
     total: Decimal
     penalty: Decimal
     on_hold: bool
@@ -129,7 +130,13 @@ def view(o: OrderFacts, policy: DispatchPolicy, now: datetime) -> TimeView:
     left: int | None = None
     penalty = o.penalty
     if awaiting and o.clock_started_at is not None and o.dispatch_deadline is not None:
-        risk = dispatch.risk(o.clock_started_at, o.dispatch_deadline, now, policy)
+        # The at-risk instant stored at payment keeps reads, board and sweeps in agreement
+        # even if the store's policy changes later.
+        risk = dispatch.risk_at(
+            o.dispatch_deadline,
+            o.at_risk_at or dispatch.at_risk_from(o.clock_started_at, o.dispatch_deadline, policy),
+            now,
+        )
         left = dispatch.seconds_left(o.dispatch_deadline, now)
         if penalty == 0:
             penalty = dispatch.accrued_penalty(

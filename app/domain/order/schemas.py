@@ -181,7 +181,33 @@ class TrackingIn(BaseModel):
 class OrderBulkIn(BaseModel):
     """Up to 1,000 orders; each is taken or refused on its own."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "orders": [
+                        {
+                            "store_id": "1",
+                            "external_id": "PDD2611110002",
+                            "placed_at": "2026-11-11T10:00:00+08:00",
+                            "paid_at": "2026-11-11T10:01:00+08:00",
+                            "buyer": {
+                                "name": "李四",
+                                "phone": "13900139000",
+                                "province": "广东省",
+                                "city": "深圳市",
+                                "address": "南山区科技园 2 号",
+                            },
+                            "items": [
+                                {"sku_code": "TEA-500G", "quantity": 1, "unit_price": "129.90"}
+                            ],
+                        }
+                    ]
+                }
+            ]
+        },
+    )
 
     orders: list[dict[str, Any]] = Field(min_length=1, max_length=1000)
 
