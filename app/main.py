@@ -21,6 +21,7 @@ from app.ops import install_ops
 from app.routers import (
     admin,
     api_keys,
+    audit,
     events,
     low_stock,
     orders,
@@ -151,6 +152,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         replenishment,
         events,
         api_keys,
+        audit,
         admin,
     ):
         app.include_router(module.router)
