@@ -31,6 +31,7 @@ class Settings(BaseSettings):
     access_log: bool = True
     log_level: str = "INFO"
     idempotency_ttl_hours: int = Field(default=24, ge=24)
+    auth_cache_seconds: float = Field(default=2.0, ge=0, le=60)
     db_pool_size: int = Field(default=20, ge=1)
     db_max_overflow: int = Field(default=20, ge=0)
 

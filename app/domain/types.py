@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BeforeValidator, Field, PlainSerializer, WithJsonSchema
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BeforeValidator,
+    Field,
+    PlainSerializer,
+    WithJsonSchema,
+)
 
 _MONEY_RE = re.compile(r"^-?\d{1,12}(\.\d{1,2})?$")
 CENT = Decimal("0.01")
@@ -104,3 +112,11 @@ Text = Annotated[str, Field(min_length=1, max_length=200, pattern=NO_CONTROL_CHA
 
 Note = Annotated[str, Field(max_length=2000, pattern=NO_NUL)]
 """Free text (reasons, notes); anything PostgreSQL can store."""
+
+
+def _to_utc(value: datetime) -> datetime:
+    return value.astimezone(UTC)
+
+
+Instant = Annotated[AwareDatetime, AfterValidator(_to_utc)]
+"""A moment with an offset (required), kept in UTC: the same instant compares equal."""

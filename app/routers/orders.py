@@ -77,8 +77,9 @@ async def create_order(
     created; otherwise it waits for stock with `allocation` `partial` or `short`.
     """
     result = await intake.take(session, principal, body, clock.now())
-    if not result.created:
-        response.status_code = 200
+    if result.public is not None:
+        return result.public
+    response.status_code = 200
     return await _read_one(session, principal, result.order_id, clock)
 
 

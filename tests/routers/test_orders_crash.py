@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from app.domain.events import service as events
+from app.domain.inventory import reservations
 from tests.helpers import ADMIN, Api, assert_problem
 from tests.routers.test_orders import order_body, stock, stocked_sku
 
@@ -17,19 +17,18 @@ async def test_crash_between_reservation_and_commit(
     store = await api.store()
     sku = await stocked_sku(api, store["id"], 5)
     body = order_body(store["id"], [{"sku_id": sku["id"], "quantity": 2, "unit_price": "1.00"}])
-    real_append = events.append
+    real_reserve = reservations.reserve_lines
 
-    async def crash(session: Any, type_: str, *args: Any, **kwargs: Any) -> bool:
-        if type_ == "order.created":
-            raise RuntimeError("process died")
-        return await real_append(session, type_, *args, **kwargs)
+    async def reserve_then_crash(*args: Any, **kwargs: Any) -> Any:
+        await real_reserve(*args, **kwargs)
+        raise RuntimeError("process died after reserving")
 
-    monkeypatch.setattr(events, "append", crash)
+    monkeypatch.setattr(reservations, "reserve_lines", reserve_then_crash)
     r = await api.client.post(
         "/v1/orders", json=body, headers={**ADMIN, "Idempotency-Key": "crash-1"}
     )
     assert_problem(r, 500, "internal_error")
-    monkeypatch.setattr(events, "append", real_append)
+    monkeypatch.setattr(reservations, "reserve_lines", real_reserve)
     s = await stock(api, sku["id"])
     assert (s["on_hand"], s["reserved"]) == (5, 0)
     listed = await api.client.get("/v1/orders", params={"q": body["external_id"]}, headers=ADMIN)

@@ -6,7 +6,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.auth import Principal, Role, hash_secret, new_secret
+from app.auth import Principal, Role, forget_cached_keys, hash_secret, new_secret
 from app.domain import audit
 from app.domain.api_key.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyPublic
 from app.domain.errors import Forbidden, RuleViolation, not_found
@@ -120,6 +120,7 @@ async def revoke(session: AsyncSession, principal: Principal, key_id: int) -> No
     await session.execute(
         sa.update(_keys).where(_keys.c.id == key_id).values(revoked_at=sa.func.now())
     )
+    forget_cached_keys()
     await audit.record(
         session,
         api_key_id=principal.key_id,

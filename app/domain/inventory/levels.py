@@ -58,6 +58,11 @@ def state_of(row: Any) -> LevelState:
     )
 
 
+def state_of_record(record: Any) -> LevelState:
+    """A LevelState from an asyncpg record with :data:`STATE_COLUMNS`."""
+    return LevelState(**{f: record[f] for f in LevelState.__slots__})
+
+
 async def lock_states(session: AsyncSession, sku_ids: Iterable[int]) -> dict[int, LevelState]:
     """Lock the balances of ``sku_ids`` in id order (no deadlocks) and return them."""
     ids = sorted(set(sku_ids))

@@ -1,9 +1,11 @@
 """Reservations: stock held for order lines, in the caller's transaction (DOMAIN.md §3).
 
 ``reserve`` is a single conditional statement on the hot path; multi-SKU callers go
-through :func:`reserve_lines`, which reserves in SKU-id order so that concurrent
-orders cannot deadlock. Waiting lines (backorders) get freed stock by earliest
-deadline, then earliest ``placed_at``; a stocktake shortfall takes stock back from the
+through :func:`reserve_lines`, which locks the balances in SKU-id order (so concurrent
+orders cannot deadlock) and writes every line in one statement. Both run on the
+session's asyncpg connection: they are the hottest statements of order intake.
+Waiting lines (backorders) get freed stock by earliest deadline, then earliest
+``placed_at``; a stocktake shortfall takes stock back from the
 latest deadline first.
 """
 
@@ -17,27 +19,44 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db import driver
 from app.domain.errors import Conflict, not_found
 from app.domain.inventory import hooks, levels
 from app.domain.inventory.hooks import AllocationChange
 from app.domain.inventory.levels import STATE_COLUMNS, LevelState
 
-_RESERVE_ALL = sa.text(
-    f"""
+# One round trip: take the units if available, and record who holds them.
+_RESERVE_ALL = f"""
     WITH l AS (
-        UPDATE stock_levels AS l SET reserved = l.reserved + :qty
+        UPDATE stock_levels AS l SET reserved = l.reserved + $2
           FROM skus AS s
-         WHERE l.sku_id = :sku_id AND s.id = l.sku_id AND l.on_hand - l.reserved >= :qty
+         WHERE l.sku_id = $1 AND s.id = l.sku_id AND l.on_hand - l.reserved >= $2
         RETURNING {STATE_COLUMNS}
     ), r AS (
         INSERT INTO reservations
                (sku_id, store_id, line_ref, order_id, requested, reserved, deadline, placed_at)
-        SELECT sku_id, store_id, :line_ref, :order_id, :qty, :qty, :deadline, :placed_at FROM l
+        SELECT sku_id, store_id, $3, $4, $2, $2, $5, $6 FROM l
         RETURNING id
     )
     SELECT l.*, r.id AS reservation_id FROM l, r
-    """
-)
+"""
+_LOCK_STATES = f"""
+    SELECT {STATE_COLUMNS} FROM stock_levels l JOIN skus s ON s.id = l.sku_id
+     WHERE l.sku_id = ANY($1::bigint[]) ORDER BY l.sku_id FOR UPDATE OF l
+"""
+# Several lines at once, their balances already locked by _LOCK_STATES.
+_RESERVE_MANY = """
+    WITH u AS (
+        UPDATE stock_levels l SET reserved = l.reserved + v.q
+          FROM unnest($1::bigint[], $2::int[]) AS v(sku_id, q)
+         WHERE l.sku_id = v.sku_id AND v.q > 0
+    )
+    INSERT INTO reservations
+           (sku_id, store_id, line_ref, order_id, requested, reserved, deadline, placed_at)
+    SELECT * FROM unnest($3::bigint[], $4::bigint[], $5::text[], $6::bigint[], $7::int[],
+                         $8::int[], $9::timestamptz[], $10::timestamptz[])
+    RETURNING id, line_ref
+"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,20 +90,21 @@ async def reserve(session: AsyncSession, line: Line, *, allow_partial: bool) -> 
     """
     if line.quantity <= 0:
         raise ValueError("quantity must be positive")
-    params = {
-        "sku_id": line.sku_id,
-        "qty": line.quantity,
-        "line_ref": line.line_ref,
-        "order_id": line.order_id,
-        "deadline": line.deadline,
-        "placed_at": line.placed_at,
-    }
-    row = (await session.execute(_RESERVE_ALL, params)).first()
+    con = await driver(session)
+    row = await con.fetchrow(
+        _RESERVE_ALL,
+        line.sku_id,
+        line.quantity,
+        line.line_ref,
+        line.order_id,
+        line.deadline,
+        line.placed_at,
+    )
     if row is not None:
-        state = levels.state_of(row)
+        state = levels.state_of_record(row)
         await levels.apply_transitions(session, [state])
         return Reserved(
-            row.reservation_id, line.line_ref, line.sku_id, line.quantity, line.quantity, state
+            row["reservation_id"], line.line_ref, line.sku_id, line.quantity, line.quantity, state
         )
     if not allow_partial:
         raise Conflict(
@@ -133,12 +153,54 @@ async def _reserve_partial(session: AsyncSession, line: Line) -> Reserved:
 async def reserve_lines(
     session: AsyncSession, lines: Sequence[Line], *, allow_partial: bool
 ) -> list[Reserved]:
-    """Reserve several lines in SKU-id order (no deadlocks); results in input order."""
-    order = sorted(range(len(lines)), key=lambda i: (lines[i].sku_id, i))
-    results: dict[int, Reserved] = {}
-    for i in order:
-        results[i] = await reserve(session, lines[i], allow_partial=allow_partial)
-    return [results[i] for i in range(len(lines))]
+    """Reserve several lines: balances locked in SKU-id order (no deadlocks), then one write.
+
+    All or nothing unless ``allow_partial``; results in input order.
+    """
+    if len(lines) == 1:
+        return [await reserve(session, lines[0], allow_partial=allow_partial)]
+    if any(line.quantity <= 0 for line in lines):
+        raise ValueError("quantity must be positive")
+    con = await driver(session)
+    rows = await con.fetch(_LOCK_STATES, sorted({line.sku_id for line in lines}))
+    states = {r["sku_id"]: levels.state_of_record(r) for r in rows}
+    available = {sku: st.available for sku, st in states.items()}
+    got: list[int] = []
+    for line in lines:
+        if line.sku_id not in states:
+            raise not_found("sku", line.sku_id)
+        take = max(0, min(line.quantity, available[line.sku_id]))
+        if take < line.quantity and not allow_partial:
+            raise Conflict(
+                "insufficient_stock",
+                f"SKU {line.sku_id} has fewer than {line.quantity} units available.",
+                extra={"sku_id": str(line.sku_id), "requested": line.quantity},
+            )
+        available[line.sku_id] -= take
+        got.append(take)
+    added = {sku: states[sku].available - left for sku, left in available.items()}
+    inserted = await con.fetch(
+        _RESERVE_MANY,
+        list(added),
+        list(added.values()),
+        [line.sku_id for line in lines],
+        [states[line.sku_id].store_id for line in lines],
+        [line.line_ref for line in lines],
+        [line.order_id for line in lines],
+        [line.quantity for line in lines],
+        got,
+        [line.deadline for line in lines],
+        [line.placed_at for line in lines],
+    )
+    ids = {r["line_ref"]: r["id"] for r in inserted}
+    after = {sku: replace(st, reserved=st.reserved + added[sku]) for sku, st in states.items()}
+    await levels.apply_transitions(session, list(after.values()))
+    return [
+        Reserved(
+            ids[line.line_ref], line.line_ref, line.sku_id, line.quantity, g, after[line.sku_id]
+        )
+        for line, g in zip(lines, got, strict=True)
+    ]
 
 
 async def _lock_open(session: AsyncSession, line_refs: Sequence[str]) -> list[Any]:

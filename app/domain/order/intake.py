@@ -9,24 +9,22 @@ from typing import Any
 
 import orjson
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import Principal
+from app.db import driver
 from app.domain.dispatch import rules as dispatch
-from app.domain.errors import Conflict, RuleViolation
+from app.domain.errors import Conflict, RuleViolation, not_found
 from app.domain.events import service as events
 from app.domain.inventory import reservations
 from app.domain.inventory.reservations import Line
-from app.domain.order import rules
+from app.domain.order import read, rules
 from app.domain.order.rules import Allocation, Status
-from app.domain.order.schemas import OrderCreate
-from app.domain.store import service as stores
+from app.domain.order.schemas import LineOut, OrderCreate, OrderPublic
 from app.domain.store.rules import DispatchPolicy, effective_policy
-from app.models import Order, OrderLine
+from app.models import Order
 
 _orders = Order.__table__  # type: ignore[attr-defined]
-_lines = OrderLine.__table__  # type: ignore[attr-defined]
 
 
 def line_ref(order_id: int, line_no: int) -> str:
@@ -73,24 +71,19 @@ def dispatch_clock(
     return Clock(start, due, dispatch.at_risk_from(start, due, policy))
 
 
-async def resolve_skus(
-    session: AsyncSession, store_id: int, data: OrderCreate
-) -> list[tuple[int, str]]:
+async def resolve_skus(con: Any, store_id: int, data: OrderCreate) -> list[tuple[int, str]]:
     """(sku_id, sku_code) per item; ``422 unknown_sku`` naming every unknown item."""
     codes = sorted({i.sku_code for i in data.items if i.sku_code is not None})
     ids = sorted({i.sku_id for i in data.items if i.sku_id is not None})
-    rows = await session.execute(
-        sa.text(
-            "SELECT id, sku_code FROM skus WHERE store_id = :store "
-            "AND (sku_code = ANY(:codes) OR id = ANY(:ids))"
-        ),
-        {"store": store_id, "codes": codes, "ids": ids},
+    rows = await con.fetch(
+        "SELECT id, sku_code FROM skus WHERE store_id = $1 "
+        "AND (sku_code = ANY($2::text[]) OR id = ANY($3::bigint[]))",
+        store_id,
+        codes,
+        ids,
     )
-    by_code: dict[str, int] = {}
-    by_id: dict[int, str] = {}
-    for r in rows:
-        by_code[r.sku_code] = r.id
-        by_id[r.id] = r.sku_code
+    by_code = {r["sku_code"]: r["id"] for r in rows}
+    by_id = {r["id"]: r["sku_code"] for r in rows}
     out: list[tuple[int, str]] = []
     errors: list[dict[str, Any]] = []
     for n, item in enumerate(data.items):
@@ -114,26 +107,48 @@ async def resolve_skus(
 
 @dataclass(frozen=True, slots=True)
 class Intake:
-    """The outcome: the order id and whether this call created it."""
+    """The outcome: the order id, whether this call created it, and (if so) its read model."""
 
     order_id: int
     created: bool
+    public: OrderPublic | None = None
+
+
+_INSERT_ORDER = """
+    INSERT INTO orders (store_id, external_id, status, allocation, placed_at, paid_at,
+           group_buy, group_id, group_formed_at, promised_ship_by, clock_started_at,
+           dispatch_deadline, at_risk_at, buyer, buyer_phone, subtotal, discount, shipping_fee,
+           total, coupon_code, promotion_ids, allow_backorder, content_hash, version,
+           created_at, updated_at)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
+            $19, $20, $21, $22, $23, 1, $24, $24)
+    ON CONFLICT (store_id, external_id) DO NOTHING
+    RETURNING id
+"""
+_INSERT_LINES = """
+    INSERT INTO order_lines (order_id, line_no, sku_id, quantity, unit_price, line_total, reserved)
+    SELECT $1, * FROM unnest($2::int[], $3::bigint[], $4::int[], $5::numeric[], $6::numeric[],
+                             $7::int[])
+"""
+_INSERT_EVENT = "INSERT INTO events (type, store_id, data) VALUES ($1, $2, $3)"
 
 
 async def take(
     session: AsyncSession, principal: Principal, data: OrderCreate, now: datetime
 ) -> Intake:
-    """Create an order and reserve its stock, or recognise a retry of the same order."""
-    store = await stores.get_visible(session, principal, data.store_id)
-    policy = effective_policy(store.platform, store.dispatch_policy)
-    return await create_in_store(session, data, policy, now)
+    """Create an order and reserve its stock, or recognise a retry of the same order.
 
-
-async def create_in_store(
-    session: AsyncSession, data: OrderCreate, policy: DispatchPolicy, now: datetime
-) -> Intake:
-    """Intake into a store already checked for visibility."""
-    skus = await resolve_skus(session, data.store_id, data)
+    The hot path of the service: every statement runs on the asyncpg connection of the
+    request's transaction, and the read model is built from what was just written.
+    """
+    con = await driver(session)
+    store = await con.fetchrow(
+        "SELECT platform, dispatch_policy FROM stores WHERE id = $1", data.store_id
+    )
+    if store is None or not principal.sees_store(data.store_id):
+        raise not_found("store", data.store_id)
+    policy = effective_policy(store["platform"], store["dispatch_policy"])
+    skus = await resolve_skus(con, data.store_id, data)
     if data.coupon_code is not None:
         # No coupon exists until promotions are configured (promotions issue).
         raise Conflict("coupon_unavailable", f"Coupon '{data.coupon_code}' is not available.")
@@ -156,41 +171,34 @@ async def create_in_store(
     )
     digest = content_hash(data)
     status = Status.PENDING_PAYMENT if data.paid_at is None else Status.AWAITING_SHIPMENT
-    order_id = (
-        await session.execute(
-            pg_insert(_orders)
-            .values(
-                store_id=data.store_id,
-                external_id=data.external_id,
-                status=status.value,
-                allocation=Allocation.FULL.value,
-                placed_at=data.placed_at,
-                paid_at=data.paid_at,
-                group_buy=group is not None,
-                group_id=group.group_id if group else None,
-                group_formed_at=group.formed_at if group else None,
-                promised_ship_by=data.promised_ship_by,
-                clock_started_at=clock.started_at,
-                dispatch_deadline=clock.deadline,
-                at_risk_at=clock.at_risk_at,
-                buyer=data.buyer.model_dump(),
-                buyer_phone=data.buyer.phone,
-                subtotal=sums.subtotal,
-                discount=sums.discount,
-                shipping_fee=sums.shipping_fee,
-                total=sums.total,
-                coupon_code=data.coupon_code,
-                promotion_ids=data.promotion_ids,
-                allow_backorder=data.allow_backorder,
-                content_hash=digest,
-                version=1,
-                created_at=now,
-                updated_at=now,
-            )
-            .on_conflict_do_nothing(index_elements=["store_id", "external_id"])
-            .returning(_orders.c.id)
-        )
-    ).scalar_one_or_none()
+    buyer = data.buyer.model_dump()
+    order_id = await con.fetchval(
+        _INSERT_ORDER,
+        data.store_id,
+        data.external_id,
+        status.value,
+        Allocation.FULL.value,
+        data.placed_at,
+        data.paid_at,
+        group is not None,
+        group.group_id if group else None,
+        group.formed_at if group else None,
+        data.promised_ship_by,
+        clock.started_at,
+        clock.deadline,
+        clock.at_risk_at,
+        orjson.dumps(buyer).decode(),
+        data.buyer.phone,
+        sums.subtotal,
+        sums.discount,
+        sums.shipping_fee,
+        sums.total,
+        data.coupon_code,
+        data.promotion_ids,
+        data.allow_backorder,
+        digest,
+        now,
+    )
     if order_id is None:
         return await _existing(session, data, digest)
     lines = [
@@ -205,25 +213,21 @@ async def create_in_store(
         for n, (item, (sku_id, _)) in enumerate(zip(data.items, skus, strict=True))
     ]
     got = await reservations.reserve_lines(session, lines, allow_partial=data.allow_backorder)
-    await session.execute(
-        sa.insert(_lines),
-        [
-            {
-                "order_id": order_id,
-                "line_no": n + 1,
-                "sku_id": line.sku_id,
-                "quantity": line.quantity,
-                "unit_price": item.unit_price,
-                "line_total": (item.unit_price * line.quantity).quantize(rules.CENT),
-                "reserved": r.reserved,
-            }
-            for n, (item, line, r) in enumerate(zip(data.items, lines, got, strict=True))
-        ],
+    line_totals = [(i.unit_price * i.quantity).quantize(rules.CENT) for i in data.items]
+    await con.execute(
+        _INSERT_LINES,
+        order_id,
+        list(range(1, len(lines) + 1)),
+        [line.sku_id for line in lines],
+        [line.quantity for line in lines],
+        [i.unit_price for i in data.items],
+        line_totals,
+        [r.reserved for r in got],
     )
     allocation = rules.allocation([r.requested for r in got], [r.reserved for r in got])
     if allocation != Allocation.FULL:
-        await session.execute(
-            sa.update(_orders).where(_orders.c.id == order_id).values(allocation=allocation.value)
+        await con.execute(
+            "UPDATE orders SET allocation = $2 WHERE id = $1", order_id, allocation.value
         )
         for r in got:
             if r.reserved < r.requested:
@@ -239,19 +243,64 @@ async def create_in_store(
                         "reason": "backorder",
                     },
                 )
-    await events.append(
-        session,
+    await con.execute(
+        _INSERT_EVENT,
         "order.created",
         data.store_id,
-        {
-            "order_id": str(order_id),
-            "external_id": data.external_id,
-            "status": status.value,
-            "allocation": allocation.value,
-            "total": str(sums.total),
-        },
+        orjson.dumps(
+            {
+                "order_id": str(order_id),
+                "external_id": data.external_id,
+                "status": status.value,
+                "allocation": allocation.value,
+                "total": str(sums.total),
+            }
+        ).decode(),
     )
-    return Intake(order_id, created=True)
+    order = Order(
+        id=order_id,
+        store_id=data.store_id,
+        external_id=data.external_id,
+        status=status.value,
+        allocation=allocation.value,
+        placed_at=data.placed_at,
+        paid_at=data.paid_at,
+        group_buy=group is not None,
+        group_id=group.group_id if group else None,
+        group_formed_at=group.formed_at if group else None,
+        promised_ship_by=data.promised_ship_by,
+        clock_started_at=clock.started_at,
+        dispatch_deadline=clock.deadline,
+        at_risk_at=clock.at_risk_at,
+        buyer=buyer,
+        buyer_phone=data.buyer.phone,
+        subtotal=sums.subtotal,
+        discount=sums.discount,
+        shipping_fee=sums.shipping_fee,
+        total=sums.total,
+        coupon_code=data.coupon_code,
+        promotion_ids=data.promotion_ids,
+        allow_backorder=data.allow_backorder,
+        content_hash=digest,
+        version=1,
+        created_at=now,
+        updated_at=now,
+    )
+    public_lines = [
+        LineOut(
+            line_no=n + 1,
+            sku_id=line.sku_id,
+            sku_code=code,
+            quantity=line.quantity,
+            unit_price=item.unit_price,
+            line_total=total,
+            reserved=r.reserved,
+        )
+        for n, (line, (_, code), item, total, r) in enumerate(
+            zip(lines, skus, data.items, line_totals, got, strict=True)
+        )
+    ]
+    return Intake(order_id, True, read.to_public(order, public_lines, [], policy, now))
 
 
 async def _existing(session: AsyncSession, data: OrderCreate, digest: str) -> Intake:

@@ -6,11 +6,11 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from app.domain.dispatch.rules import CARRIERS, Risk
 from app.domain.order.rules import Allocation, Flag, Status
-from app.domain.types import Id, NonNegativeMoney, Note, Text
+from app.domain.types import Id, Instant, NonNegativeMoney, Note, Text
 
 Carrier = Literal["SF", "ZTO", "YTO", "STO", "YD", "JT", "EMS", "JD", "DBL", "OTHER"]
 assert set(Carrier.__args__) == set(CARRIERS)  # type: ignore[attr-defined]
@@ -54,7 +54,7 @@ class GroupBuyIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     group_id: Annotated[str, Field(min_length=1, max_length=64)]
-    formed_at: AwareDatetime | None = None
+    formed_at: Instant | None = None
 
 
 class OrderCreate(BaseModel):
@@ -86,8 +86,8 @@ class OrderCreate(BaseModel):
 
     store_id: Id
     external_id: ExternalId
-    placed_at: AwareDatetime
-    paid_at: AwareDatetime | None = None
+    placed_at: Instant
+    paid_at: Instant | None = None
     buyer: Buyer
     items: list[ItemIn] = Field(min_length=1, max_length=200)
     shipping_fee: NonNegativeMoney = Decimal("0.00")
@@ -95,7 +95,7 @@ class OrderCreate(BaseModel):
     coupon_code: Annotated[str, Field(min_length=1, max_length=64)] | None = None
     promotion_ids: list[Id] | None = Field(default=None, max_length=20)
     group_buy: GroupBuyIn | None = None
-    promised_ship_by: AwareDatetime | None = None
+    promised_ship_by: Instant | None = None
     allow_backorder: bool = True
 
     @model_validator(mode="after")
@@ -112,8 +112,8 @@ class PayIn(BaseModel):
         extra="forbid", json_schema_extra={"examples": [{"paid_at": "2026-11-11T10:05:00+08:00"}]}
     )
 
-    paid_at: AwareDatetime
-    group_formed_at: AwareDatetime | None = Field(
+    paid_at: Instant
+    group_formed_at: Instant | None = Field(
         default=None, description="For a group buy, when the group formed (if known now)."
     )
 
@@ -128,7 +128,7 @@ class ShipIn(BaseModel):
 
     carrier: Carrier
     tracking_number: Annotated[str, Field(min_length=1, max_length=64)]
-    shipped_at: AwareDatetime | None = None
+    shipped_at: Instant | None = None
 
 
 class ShipBulkItem(ShipIn):
@@ -175,7 +175,7 @@ class TrackingIn(BaseModel):
     )
 
     event: Literal["picked_up", "in_transit", "delivered", "returned"]
-    at: AwareDatetime
+    at: Instant
 
 
 class OrderBulkIn(BaseModel):
