@@ -8,10 +8,12 @@ errors (4xx after the work began) are stored too, while server errors never are.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+import orjson
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
 from sqlalchemy.exc import DBAPIError
@@ -58,6 +60,18 @@ def _read_handler(handler: Handler) -> Handler:
     return run
 
 
+async def _parse_json_fast(request: Request) -> None:
+    """Parse a JSON body with orjson (several times faster than the standard library on
+    1,000-order batches); anything orjson refuses is left to FastAPI's own parser, so
+    errors read the same as before."""
+    if "json" not in request.headers.get("content-type", ""):
+        return
+    body = await request.body()
+    if body:
+        with contextlib.suppress(orjson.JSONDecodeError):
+            request._json = orjson.loads(body)
+
+
 def _write_handler(handler: Handler) -> Handler:
     async def attempt(request: Request) -> Response:
         async with _sessionmaker(request)() as session:
@@ -70,6 +84,7 @@ def _write_handler(handler: Handler) -> Handler:
             return await _run_idempotent(request, session, handler, idempotency.validate_key(key))
 
     async def run(request: Request) -> Response:
+        await _parse_json_fast(request)
         for tries_left in range(RETRIES, -1, -1):
             try:
                 return await attempt(request)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -65,8 +66,20 @@ async def append(
 
 async def append_many(session: AsyncSession, rows: Sequence[Mapping[str, Any]]) -> None:
     """Write several events (``type``, ``store_id``, ``data``) in one statement."""
-    if rows:
-        await session.execute(sa.insert(_events), [dict(r) for r in rows])
+    if not rows:
+        return
+    await session.execute(
+        sa.text(
+            "INSERT INTO events (type, store_id, data) SELECT t, s, d::jsonb FROM unnest("
+            "CAST(:types AS text[]), CAST(:stores AS bigint[]), CAST(:data AS text[])) "
+            "AS v(t, s, d)"
+        ),
+        {
+            "types": [r["type"] for r in rows],
+            "stores": [r["store_id"] for r in rows],
+            "data": [orjson.dumps(r["data"]).decode() for r in rows],
+        },
+    )
 
 
 async def feed(

@@ -335,10 +335,10 @@ async def _insert_orders(
         cols["at_risk_at"].append(clock.at_risk_at)
         cols["buyer"].append(orjson.dumps(d.buyer.model_dump()).decode())
         cols["buyer_phone"].append(d.buyer.phone)
-        cols["subtotal"].append(sums.subtotal)
-        cols["discount"].append(sums.discount)
-        cols["shipping_fee"].append(sums.shipping_fee)
-        cols["total"].append(sums.total)
+        cols["subtotal"].append(str(sums.subtotal))
+        cols["discount"].append(str(sums.discount))
+        cols["shipping_fee"].append(str(sums.shipping_fee))
+        cols["total"].append(str(sums.total))
         cols["promotion_ids"].append(
             None if d.promotion_ids is None else "{" + ",".join(map(str, d.promotion_ids)) + "}"
         )
@@ -366,9 +366,9 @@ async def _insert_orders(
                    CAST(:clock_started_at AS timestamptz[]),
                    CAST(:dispatch_deadline AS timestamptz[]),
                    CAST(:at_risk_at AS timestamptz[]), CAST(:buyer AS text[]),
-                   CAST(:buyer_phone AS text[]), CAST(:subtotal AS numeric[]),
-                   CAST(:discount AS numeric[]), CAST(:shipping_fee AS numeric[]),
-                   CAST(:total AS numeric[]), CAST(:promotion_ids AS text[]),
+                   CAST(:buyer_phone AS text[]), CAST(:subtotal AS text[])::numeric[],
+                   CAST(:discount AS text[])::numeric[], CAST(:shipping_fee AS text[])::numeric[],
+                   CAST(:total AS text[])::numeric[], CAST(:promotion_ids AS text[]),
                    CAST(:allow_backorder AS boolean[]), CAST(:content_hash AS text[]))
                 AS v(store_id, external_id, status, allocation, placed_at, paid_at, group_buy,
                      group_id, group_formed_at, promised_ship_by, clock_started_at,
@@ -410,8 +410,8 @@ async def _insert_lines_and_reservations(
             lines["line_no"].append(n + 1)
             lines["sku_id"].append(sku)
             lines["quantity"].append(line.quantity)
-            lines["unit_price"].append(line.unit_price)
-            lines["line_total"].append((line.unit_price * line.quantity).quantize(rules.CENT))
+            lines["unit_price"].append(str(line.unit_price))
+            lines["line_total"].append(str((line.unit_price * line.quantity).quantize(rules.CENT)))
             lines["reserved"].append(got)
             res["sku_id"].append(sku)
             res["store_id"].append(d.store_id)
@@ -427,8 +427,9 @@ async def _insert_lines_and_reservations(
         sa.text(
             "INSERT INTO order_lines (order_id, line_no, sku_id, quantity, unit_price, line_total, "
             "reserved) SELECT * FROM unnest(CAST(:order_id AS bigint[]), CAST(:line_no AS int[]), "
-            "CAST(:sku_id AS bigint[]), CAST(:quantity AS int[]), CAST(:unit_price AS numeric[]), "
-            "CAST(:line_total AS numeric[]), CAST(:reserved AS int[]))"
+            "CAST(:sku_id AS bigint[]), CAST(:quantity AS int[]), "
+            "CAST(:unit_price AS text[])::numeric[], CAST(:line_total AS text[])::numeric[], "
+            "CAST(:reserved AS int[]))"
         ),
         dict(lines),
     )
