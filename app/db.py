@@ -42,7 +42,7 @@ def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
 
 
-def get_session(request: Request) -> AsyncSession:
+async def get_session(request: Request) -> AsyncSession:
     """The session of the current request, opened by :class:`app.routing.TransactionalRoute`."""
     session: AsyncSession = request.state.session
     return session

@@ -17,7 +17,7 @@ from app.errors import PROBLEM_BASE, PROBLEM_MEDIA_TYPE
 Session = Annotated[AsyncSession, Depends(get_session)]
 
 
-def get_clock(request: Request) -> Clock:
+async def get_clock(request: Request) -> Clock:
     """The application's clock (``app.state.clock``; tests put a fixed one there)."""
     clock: Clock = request.app.state.clock
     return clock
@@ -28,7 +28,7 @@ ClockDep = Annotated[Clock, Depends(get_clock)]
 _VERSION_RE = re.compile(r'^\s*(?:W/)?"?(\d{1,9})"?\s*$')
 
 
-def _if_match(
+async def _if_match(
     if_match: Annotated[
         str | None,
         Header(description="Current `version` of the resource; a stale one is 412."),
