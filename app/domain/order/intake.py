@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
+from types import SimpleNamespace
 from typing import Any
 
 import orjson
@@ -130,6 +132,26 @@ _INSERT_LINES = """
     SELECT $1, * FROM unnest($2::int[], $3::bigint[], $4::int[], $5::numeric[], $6::numeric[],
                              $7::int[])
 """
+# What a just-taken order has not done yet (the table's defaults).
+_FRESH: dict[str, Any] = {
+    "penalty": Decimal("0.00"),
+    "on_hold": False,
+    "hold_reason": None,
+    "refund_pending": False,
+    "urgent": False,
+    "carrier": None,
+    "tracking_number": None,
+    "tracking_pattern_mismatch": False,
+    "shipped_at": None,
+    "shipped_late": False,
+    "picked_up_at": None,
+    "delivered_at": None,
+    "returned_at": None,
+    "completed_at": None,
+    "cancelled_at": None,
+    "cancel_reason": None,
+    "fake_shipment_risk": False,
+}
 _INSERT_EVENT = "INSERT INTO events (type, store_id, data) VALUES ($1, $2, $3)"
 
 
@@ -257,7 +279,9 @@ async def take(
             }
         ).decode(),
     )
-    order = Order(
+    # A plain namespace, not a table object: building the SQLModel instance cost more than
+    # the rest of the read model.
+    order = SimpleNamespace(
         id=order_id,
         store_id=data.store_id,
         external_id=data.external_id,
@@ -285,6 +309,7 @@ async def take(
         version=1,
         created_at=now,
         updated_at=now,
+        **_FRESH,
     )
     public_lines = [
         LineOut(

@@ -119,7 +119,7 @@ async def read_models(
 
 
 def to_public(
-    o: Order,
+    o: Any,
     lines: list[LineOut],
     scans: list[TrackingOut],
     policy: DispatchPolicy,
