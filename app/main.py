@@ -141,13 +141,14 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     on_allocation_change(order_allocation.follow)
     install_error_handlers(app)
     install_ops(app, access_log=settings.access_log)
+    # Orders first: routes are matched in order, and intake is the hottest path.
     for module in (
+        orders,
         stores,
         skus,
         stock_movements,
         stocktakes,
         stock_levels,
-        orders,
         low_stock,
         replenishment,
         events,

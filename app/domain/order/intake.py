@@ -73,19 +73,23 @@ def dispatch_clock(
     return Clock(start, due, dispatch.at_risk_from(start, due, policy))
 
 
-async def resolve_skus(con: Any, store_id: int, data: OrderCreate) -> list[tuple[int, str]]:
+_STORE_AND_SKUS = """
+    SELECT s.platform, s.dispatch_policy, k.ids, k.codes
+      FROM stores s
+      LEFT JOIN LATERAL (
+            SELECT array_agg(id) AS ids, array_agg(sku_code) AS codes FROM skus
+             WHERE store_id = s.id AND (sku_code = ANY($2::text[]) OR id = ANY($3::bigint[]))
+      ) k ON true
+     WHERE s.id = $1
+"""
+
+
+def match_skus(
+    store_id: int, data: OrderCreate, ids: list[int], codes: list[str]
+) -> list[tuple[int, str]]:
     """(sku_id, sku_code) per item; ``422 unknown_sku`` naming every unknown item."""
-    codes = sorted({i.sku_code for i in data.items if i.sku_code is not None})
-    ids = sorted({i.sku_id for i in data.items if i.sku_id is not None})
-    rows = await con.fetch(
-        "SELECT id, sku_code FROM skus WHERE store_id = $1 "
-        "AND (sku_code = ANY($2::text[]) OR id = ANY($3::bigint[]))",
-        store_id,
-        codes,
-        ids,
-    )
-    by_code = {r["sku_code"]: r["id"] for r in rows}
-    by_id = {r["id"]: r["sku_code"] for r in rows}
+    by_code = dict(zip(codes, ids, strict=True))
+    by_id = dict(zip(ids, codes, strict=True))
     out: list[tuple[int, str]] = []
     errors: list[dict[str, Any]] = []
     for n, item in enumerate(data.items):
@@ -127,10 +131,15 @@ _INSERT_ORDER = """
     ON CONFLICT (store_id, external_id) DO NOTHING
     RETURNING id
 """
-_INSERT_LINES = """
-    INSERT INTO order_lines (order_id, line_no, sku_id, quantity, unit_price, line_total, reserved)
-    SELECT $1, * FROM unnest($2::int[], $3::bigint[], $4::int[], $5::numeric[], $6::numeric[],
-                             $7::int[])
+# The lines and the order.created event in one round trip.
+_INSERT_LINES_AND_EVENT = """
+    WITH l AS (
+        INSERT INTO order_lines
+               (order_id, line_no, sku_id, quantity, unit_price, line_total, reserved)
+        SELECT $1, * FROM unnest($2::int[], $3::bigint[], $4::int[], $5::numeric[],
+                                 $6::numeric[], $7::int[])
+    )
+    INSERT INTO events (type, store_id, data) VALUES ('order.created', $8, $9)
 """
 # What a just-taken order has not done yet (the table's defaults).
 _FRESH: dict[str, Any] = {
@@ -152,7 +161,6 @@ _FRESH: dict[str, Any] = {
     "cancel_reason": None,
     "fake_shipment_risk": False,
 }
-_INSERT_EVENT = "INSERT INTO events (type, store_id, data) VALUES ($1, $2, $3)"
 
 
 async def take(
@@ -165,12 +173,15 @@ async def take(
     """
     con = await driver(session)
     store = await con.fetchrow(
-        "SELECT platform, dispatch_policy FROM stores WHERE id = $1", data.store_id
+        _STORE_AND_SKUS,
+        data.store_id,
+        sorted({i.sku_code for i in data.items if i.sku_code is not None}),
+        sorted({i.sku_id for i in data.items if i.sku_id is not None}),
     )
     if store is None or not principal.sees_store(data.store_id):
         raise not_found("store", data.store_id)
     policy = effective_policy(store["platform"], store["dispatch_policy"])
-    skus = await resolve_skus(con, data.store_id, data)
+    skus = match_skus(data.store_id, data, store["ids"] or [], store["codes"] or [])
     if data.coupon_code is not None:
         # No coupon exists until promotions are configured (promotions issue).
         raise Conflict("coupon_unavailable", f"Coupon '{data.coupon_code}' is not available.")
@@ -236,8 +247,9 @@ async def take(
     ]
     got = await reservations.reserve_lines(session, lines, allow_partial=data.allow_backorder)
     line_totals = [(i.unit_price * i.quantity).quantize(rules.CENT) for i in data.items]
+    allocation = rules.allocation([r.requested for r in got], [r.reserved for r in got])
     await con.execute(
-        _INSERT_LINES,
+        _INSERT_LINES_AND_EVENT,
         order_id,
         list(range(1, len(lines) + 1)),
         [line.sku_id for line in lines],
@@ -245,8 +257,17 @@ async def take(
         [i.unit_price for i in data.items],
         line_totals,
         [r.reserved for r in got],
+        data.store_id,
+        orjson.dumps(
+            {
+                "order_id": str(order_id),
+                "external_id": data.external_id,
+                "status": status.value,
+                "allocation": allocation.value,
+                "total": str(sums.total),
+            }
+        ).decode(),
     )
-    allocation = rules.allocation([r.requested for r in got], [r.reserved for r in got])
     if allocation != Allocation.FULL:
         await con.execute(
             "UPDATE orders SET allocation = $2 WHERE id = $1", order_id, allocation.value
@@ -265,20 +286,6 @@ async def take(
                         "reason": "backorder",
                     },
                 )
-    await con.execute(
-        _INSERT_EVENT,
-        "order.created",
-        data.store_id,
-        orjson.dumps(
-            {
-                "order_id": str(order_id),
-                "external_id": data.external_id,
-                "status": status.value,
-                "allocation": allocation.value,
-                "total": str(sums.total),
-            }
-        ).decode(),
-    )
     # A plain namespace, not a table object: building the SQLModel instance cost more than
     # the rest of the read model.
     order = SimpleNamespace(
