@@ -23,7 +23,7 @@ from app.domain.errors import Conflict, DomainError, NotFound, RuleViolation
 from app.domain.events import service as events
 from app.domain.inventory import levels
 from app.domain.order import rules
-from app.domain.order.intake import content_hash, dispatch_clock, line_ref
+from app.domain.order.intake import Clock, content_hash, dispatch_clock, line_ref
 from app.domain.order.rules import Allocation, Status
 from app.domain.order.schemas import OrderCreate
 from app.domain.store.rules import DispatchPolicy, effective_policy
@@ -38,6 +38,8 @@ class _Item:
     sku_ids: list[int] = field(default_factory=list)
     reserved: list[int] = field(default_factory=list)
     allocation: Allocation = Allocation.FULL
+    sums: rules.Totals | None = None
+    clock: Clock | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,9 +100,26 @@ async def _take(
     await _resolve_skus(session, items, out)
     items = _keep(items, out, _check_money)
     new = await _split_existing(session, items, out)
+    for item in new:
+        d = item.data
+        group = d.group_buy
+        item.clock = dispatch_clock(
+            d.paid_at,
+            group is not None,
+            group.formed_at if group else None,
+            d.promised_ship_by,
+            pols[d.store_id],
+        )
+    # Orders and lines are written before the stock is locked, as if fully allocated, so
+    # the locks are held only for the allocation itself; the rare exceptions are fixed below.
+    ids = await _insert_orders(session, new, now)
+    if len(ids) != len(new):
+        raise _Raced
+    await _insert_lines(session, new, ids)
     states = await levels.lock_states(session, {s for i in new for s in i.sku_ids})
     available = {sku: st.available for sku, st in states.items()}
     accepted: list[_Item] = []
+    rejected: list[_Item] = []
     for item in new:
         want = [line.quantity for line in item.data.items]
         used: dict[int, int] = defaultdict(int)
@@ -114,30 +133,18 @@ async def _take(
                 item.index,
                 Conflict("insufficient_stock", "Not enough stock for every line of this order."),
             )
+            rejected.append(item)
             continue
         for sku, g in zip(item.sku_ids, got, strict=True):
             available[sku] -= g
         item.reserved = got
         item.allocation = rules.allocation(want, got)
         accepted.append(item)
-    ids = await _insert_orders(session, accepted, pols, now)
-    if len(ids) != len(accepted):
-        raise _Raced
-    await _insert_lines_and_reservations(session, accepted, ids, pols)
-    reserved_by_sku: dict[int, int] = defaultdict(int)
-    for item in accepted:
-        for sku, g in zip(item.sku_ids, item.reserved, strict=True):
-            reserved_by_sku[sku] += g
-    touched = {s: q for s, q in reserved_by_sku.items() if q}
+    added = {sku: states[sku].available - left for sku, left in available.items()}
+    await _reserve(session, accepted, ids, added)
+    await _fix_up(session, accepted, rejected, ids)
+    touched = {s: q for s, q in added.items() if q}
     if touched:
-        await session.execute(
-            sa.text(
-                "UPDATE stock_levels l SET reserved = l.reserved + v.q FROM unnest("
-                "CAST(:ids AS bigint[]), CAST(:qs AS int[])) AS v(sku_id, q) "
-                "WHERE l.sku_id = v.sku_id"
-            ),
-            {"ids": list(touched), "qs": list(touched.values())},
-        )
         await levels.apply_transitions(
             session,
             [replace(states[s], reserved=states[s].reserved + q) for s, q in touched.items()],
@@ -187,6 +194,7 @@ def _check_money(item: _Item) -> None:
     )
     if sums.discount > sums.subtotal:
         raise RuleViolation("invalid_discount", "The discount exceeds the subtotal.")
+    item.sums = sums
 
 
 async def _resolve_skus(
@@ -300,30 +308,22 @@ def _fill_batch_duplicates(
 
 
 async def _insert_orders(
-    session: AsyncSession, items: list[_Item], pols: dict[int, DispatchPolicy], now: datetime
+    session: AsyncSession, items: list[_Item], now: datetime
 ) -> dict[int, int]:
     if not items:
         return {}
     cols: dict[str, list[Any]] = defaultdict(list)
     for item in items:
-        d = item.data
+        d, sums, clock = item.data, item.sums, item.clock
+        assert sums is not None
+        assert clock is not None
         group = d.group_buy
-        clock = dispatch_clock(
-            d.paid_at,
-            group is not None,
-            group.formed_at if group else None,
-            d.promised_ship_by,
-            pols[d.store_id],
-        )
-        sums = rules.totals(
-            [(i.quantity, i.unit_price) for i in d.items], d.discount, d.shipping_fee
-        )
         cols["store_id"].append(d.store_id)
         cols["external_id"].append(d.external_id)
         cols["status"].append(
             (Status.PENDING_PAYMENT if d.paid_at is None else Status.AWAITING_SHIPMENT).value
         )
-        cols["allocation"].append(item.allocation.value)
+        cols["allocation"].append(Allocation.FULL.value)
         cols["placed_at"].append(d.placed_at)
         cols["paid_at"].append(d.paid_at)
         cols["group_buy"].append(group is not None)
@@ -388,31 +388,41 @@ async def _insert_orders(
     }
 
 
-async def _insert_lines_and_reservations(
-    session: AsyncSession, items: list[_Item], ids: dict[int, int], pols: dict[int, DispatchPolicy]
-) -> None:
+async def _insert_lines(session: AsyncSession, items: list[_Item], ids: dict[int, int]) -> None:
     lines: dict[str, list[Any]] = defaultdict(list)
-    res: dict[str, list[Any]] = defaultdict(list)
     for item in items:
-        d, order_id = item.data, ids[item.index]
-        group = d.group_buy
-        clock = dispatch_clock(
-            d.paid_at,
-            group is not None,
-            group.formed_at if group else None,
-            d.promised_ship_by,
-            pols[d.store_id],
-        )
-        for n, (line, sku, got) in enumerate(
-            zip(d.items, item.sku_ids, item.reserved, strict=True)
-        ):
-            lines["order_id"].append(order_id)
+        for n, (line, sku) in enumerate(zip(item.data.items, item.sku_ids, strict=True)):
+            lines["order_id"].append(ids[item.index])
             lines["line_no"].append(n + 1)
             lines["sku_id"].append(sku)
             lines["quantity"].append(line.quantity)
             lines["unit_price"].append(str(line.unit_price))
             lines["line_total"].append(str((line.unit_price * line.quantity).quantize(rules.CENT)))
-            lines["reserved"].append(got)
+    if not lines:
+        return
+    await session.execute(
+        sa.text(
+            "INSERT INTO order_lines (order_id, line_no, sku_id, quantity, unit_price, line_total, "
+            "reserved) SELECT o, n, s, q, u::numeric, t::numeric, q FROM unnest("
+            "CAST(:order_id AS bigint[]), CAST(:line_no AS int[]), CAST(:sku_id AS bigint[]), "
+            "CAST(:quantity AS int[]), CAST(:unit_price AS text[]), CAST(:line_total AS text[])) "
+            "AS v(o, n, s, q, u, t)"
+        ),
+        dict(lines),
+    )
+
+
+async def _reserve(
+    session: AsyncSession, items: list[_Item], ids: dict[int, int], added: dict[int, int]
+) -> None:
+    """Balances and reservations in one statement (the balances are locked already)."""
+    res: dict[str, list[Any]] = defaultdict(list)
+    for item in items:
+        d, order_id, clock = item.data, ids[item.index], item.clock
+        assert clock is not None
+        for n, (line, sku, got) in enumerate(
+            zip(d.items, item.sku_ids, item.reserved, strict=True)
+        ):
             res["sku_id"].append(sku)
             res["store_id"].append(d.store_id)
             res["line_ref"].append(line_ref(order_id, n + 1))
@@ -421,28 +431,59 @@ async def _insert_lines_and_reservations(
             res["reserved"].append(got)
             res["deadline"].append(clock.deadline)
             res["placed_at"].append(d.placed_at)
-    if not lines:
+    if not res:
         return
     await session.execute(
         sa.text(
-            "INSERT INTO order_lines (order_id, line_no, sku_id, quantity, unit_price, line_total, "
-            "reserved) SELECT * FROM unnest(CAST(:order_id AS bigint[]), CAST(:line_no AS int[]), "
-            "CAST(:sku_id AS bigint[]), CAST(:quantity AS int[]), "
-            "CAST(:unit_price AS text[])::numeric[], CAST(:line_total AS text[])::numeric[], "
-            "CAST(:reserved AS int[]))"
-        ),
-        dict(lines),
-    )
-    await session.execute(
-        sa.text(
+            "WITH u AS (UPDATE stock_levels l SET reserved = l.reserved + v.q FROM unnest("
+            "CAST(:add_ids AS bigint[]), CAST(:add_qs AS int[])) AS v(sku_id, q) "
+            "WHERE l.sku_id = v.sku_id AND v.q > 0) "
             "INSERT INTO reservations (sku_id, store_id, line_ref, order_id, requested, reserved, "
             "deadline, placed_at) SELECT * FROM unnest(CAST(:sku_id AS bigint[]), "
             "CAST(:store_id AS bigint[]), CAST(:line_ref AS text[]), CAST(:order_id AS bigint[]), "
             "CAST(:requested AS int[]), CAST(:reserved AS int[]), "
             "CAST(:deadline AS timestamptz[]), CAST(:placed_at AS timestamptz[]))"
         ),
-        dict(res),
+        {**res, "add_ids": list(added), "add_qs": list(added.values())},
     )
+
+
+async def _fix_up(
+    session: AsyncSession, accepted: list[_Item], rejected: list[_Item], ids: dict[int, int]
+) -> None:
+    """Short orders get their real allocation; refused strict orders are removed."""
+    short = [i for i in accepted if i.allocation != Allocation.FULL]
+    if short:
+        await session.execute(
+            sa.text(
+                "UPDATE orders o SET allocation = v.a FROM unnest(CAST(:ids AS bigint[]), "
+                "CAST(:a AS text[])) AS v(id, a) WHERE o.id = v.id"
+            ),
+            {"ids": [ids[i.index] for i in short], "a": [i.allocation.value for i in short]},
+        )
+        rows = [
+            (ids[i.index], n + 1, got)
+            for i in short
+            for n, (line, got) in enumerate(zip(i.data.items, i.reserved, strict=True))
+            if got < line.quantity
+        ]
+        await session.execute(
+            sa.text(
+                "UPDATE order_lines l SET reserved = v.r FROM unnest(CAST(:o AS bigint[]), "
+                "CAST(:n AS int[]), CAST(:r AS int[])) AS v(o, n, r) "
+                "WHERE l.order_id = v.o AND l.line_no = v.n"
+            ),
+            {"o": [r[0] for r in rows], "n": [r[1] for r in rows], "r": [r[2] for r in rows]},
+        )
+    if rejected:
+        gone = [ids.pop(i.index) for i in rejected]
+        await session.execute(
+            sa.text("DELETE FROM order_lines WHERE order_id = ANY(CAST(:ids AS bigint[]))"),
+            {"ids": gone},
+        )
+        await session.execute(
+            sa.text("DELETE FROM orders WHERE id = ANY(CAST(:ids AS bigint[]))"), {"ids": gone}
+        )
 
 
 def _events(items: list[_Item], ids: dict[int, int]) -> list[dict[str, Any]]:
