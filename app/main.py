@@ -22,9 +22,11 @@ from app.routers import (
     admin,
     api_keys,
     audit,
+    dispatch_board,
     events,
     low_stock,
     orders,
+    pick_list,
     replenishment,
     skus,
     stock_levels,
@@ -144,6 +146,8 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     # Orders first: routes are matched in order, and intake is the hottest path.
     for module in (
         orders,
+        dispatch_board,
+        pick_list,
         stores,
         skus,
         stock_movements,

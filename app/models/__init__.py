@@ -5,13 +5,14 @@ from app.models.audit import AuditEntry
 from app.models.event import Event
 from app.models.idempotency import IdempotencyRecord
 from app.models.inventory import Reservation, StockMovement, Stocktake, StocktakeLine
-from app.models.order import Order, OrderLine, TrackingEvent
+from app.models.order import DispatchBoardCount, Order, OrderLine, TrackingEvent
 from app.models.sku import Sku, StockLevel
 from app.models.store import Store, StoreTarget, StoreTraffic
 
 __all__ = [
     "ApiKey",
     "AuditEntry",
+    "DispatchBoardCount",
     "Event",
     "IdempotencyRecord",
     "Order",

@@ -58,6 +58,17 @@ class Order(SQLModel, table=True):
             postgresql_where=AWAITING,
             postgresql_include=["at_risk_at", "urgent", "allocation"],
         ),
+        # The board's "urgent first" segment: urgent-flagged or short awaiting orders.
+        sa.Index(
+            "ix_orders_board_urgent",
+            "store_id",
+            "dispatch_deadline",
+            "id",
+            postgresql_where=sa.text(
+                "status = 'awaiting_shipment' AND (urgent OR allocation <> 'full')"
+            ),
+            postgresql_include=["at_risk_at", "urgent", "allocation"],
+        ),
         sa.Index("ix_orders_store_id_id", "store_id", "id"),
         sa.Index("ix_orders_store_id_status_id", "store_id", "status", "id"),
         sa.Index("ix_orders_store_id_placed_at", "store_id", "placed_at"),
@@ -190,3 +201,22 @@ class TrackingEvent(SQLModel, table=True):
     event: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
     at: datetime = Field(sa_column=_ts(False))
     created_at: datetime | None = Field(default=None, sa_column=created_at_column())
+
+
+class DispatchBoardCount(SQLModel, table=True):
+    """Board counters kept by triggers (migration 0004): awaiting orders per store and
+    15-minute deadline bin, so the board's counts never scan every awaiting order."""
+
+    __tablename__ = "dispatch_board_counts"
+    __table_args__ = (
+        sa.Index("ix_dispatch_board_counts_store_id_deadline_bin", "store_id", "deadline_bin"),
+    )
+
+    id: int | None = Field(default=None, sa_column=id_column())
+    store_id: int = Field(sa_column=sa.Column(sa.BigInteger, nullable=False))
+    deadline_bin: datetime = Field(sa_column=_ts(False))
+    at_risk_bin: datetime = Field(sa_column=_ts(False))
+    short: bool = Field(sa_column=sa.Column(sa.Boolean, nullable=False))
+    n: int = Field(sa_column=sa.Column(sa.Integer, nullable=False))
+    unpenalized: int = Field(sa_column=sa.Column(sa.Integer, nullable=False))
+    penalty: Decimal = Field(sa_column=sa.Column(MONEY, nullable=False))

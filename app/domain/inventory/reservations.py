@@ -25,20 +25,22 @@ from app.domain.inventory import hooks, levels
 from app.domain.inventory.hooks import AllocationChange
 from app.domain.inventory.levels import STATE_COLUMNS, LevelState
 
-# One round trip: take the units if available, and record who holds them.
-_RESERVE_ALL = f"""
-    WITH l AS (
-        UPDATE stock_levels AS l SET reserved = l.reserved + $2
-          FROM skus AS s
-         WHERE l.sku_id = $1 AND s.id = l.sku_id AND l.on_hand - l.reserved >= $2
-        RETURNING {STATE_COLUMNS}
-    ), r AS (
+# The reservation row is written first, before the balance is touched: the hot row is
+# locked from the conditional UPDATE until commit, so nothing else should happen in between.
+_HOLD = """
+    WITH s AS (SELECT id, store_id, sku_code, status, delisted_by FROM skus WHERE id = $1),
+    r AS (
         INSERT INTO reservations
                (sku_id, store_id, line_ref, order_id, requested, reserved, deadline, placed_at)
-        SELECT sku_id, store_id, $3, $4, $2, $2, $5, $6 FROM l
+        SELECT id, store_id, $3, $4, $2, $2, $5, $6 FROM s
         RETURNING id
     )
-    SELECT l.*, r.id AS reservation_id FROM l, r
+    SELECT s.*, r.id AS reservation_id FROM s, r
+"""
+_TAKE = """
+    UPDATE stock_levels SET reserved = reserved + $2
+     WHERE sku_id = $1 AND on_hand - reserved >= $2
+    RETURNING on_hand, reserved, threshold, low_notified, out_notified
 """
 _LOCK_STATES = f"""
     SELECT {STATE_COLUMNS} FROM stock_levels l JOIN skus s ON s.id = l.sku_id
@@ -91,8 +93,8 @@ async def reserve(session: AsyncSession, line: Line, *, allow_partial: bool) -> 
     if line.quantity <= 0:
         raise ValueError("quantity must be positive")
     con = await driver(session)
-    row = await con.fetchrow(
-        _RESERVE_ALL,
+    held = await con.fetchrow(
+        _HOLD,
         line.sku_id,
         line.quantity,
         line.line_ref,
@@ -100,12 +102,27 @@ async def reserve(session: AsyncSession, line: Line, *, allow_partial: bool) -> 
         line.deadline,
         line.placed_at,
     )
-    if row is not None:
-        state = levels.state_of_record(row)
+    if held is None:
+        raise not_found("sku", line.sku_id)
+    taken = await con.fetchrow(_TAKE, line.sku_id, line.quantity)
+    if taken is not None:
+        state = LevelState(
+            sku_id=line.sku_id,
+            store_id=held["store_id"],
+            sku_code=held["sku_code"],
+            on_hand=taken["on_hand"],
+            reserved=taken["reserved"],
+            threshold=taken["threshold"],
+            low_notified=taken["low_notified"],
+            out_notified=taken["out_notified"],
+            status=held["status"],
+            delisted_by=held["delisted_by"],
+        )
         await levels.apply_transitions(session, [state])
         return Reserved(
-            row["reservation_id"], line.line_ref, line.sku_id, line.quantity, line.quantity, state
+            held["reservation_id"], line.line_ref, line.sku_id, line.quantity, line.quantity, state
         )
+    await con.execute("DELETE FROM reservations WHERE id = $1", held["reservation_id"])
     if not allow_partial:
         raise Conflict(
             "insufficient_stock",

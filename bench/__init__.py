@@ -1,0 +1,1 @@
+"""Load and scale benchmarks, each printing ratios against a raw-asyncpg baseline."""
