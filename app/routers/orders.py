@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
+import orjson
 from fastapi import APIRouter, Depends, Path, Query, Response
 from pydantic import AwareDatetime
 
@@ -95,19 +96,22 @@ async def create_orders_bulk(
     session: Session,
     clock: ClockDep,
     _: IdempotencyKeyHeader = None,
-) -> BulkResults:
+) -> Response:
     """Take up to 1,000 orders at once: one result per order, in input order.
 
     Each order behaves like `POST /v1/orders` (201 created, 200 same order again, 409/422
     refused); one bad order never fails the others.
     """
     outcomes = await bulk.take_bulk(session, principal, body.orders, clock.now())
-    return BulkResults(
-        results=[
-            BulkItemResult(index=o.index, status=o.status, id=o.order_id, error=o.error)
-            for o in outcomes
-        ]
-    )
+    # Built by hand with orjson (documented by BulkResults): a thousand results through
+    # pydantic cost more than the rest of the response.
+    results = [
+        {"index": o.index, "status": o.status, "id": str(o.order_id)}
+        if o.error is None
+        else {"index": o.index, "status": o.status, "error": o.error}
+        for o in outcomes
+    ]
+    return Response(orjson.dumps({"results": results}), media_type="application/json")
 
 
 @router.post(

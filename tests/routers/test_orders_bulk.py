@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from tests.helpers import ADMIN, Api, assert_problem
@@ -117,3 +118,47 @@ async def test_ship_bulk(api: Api) -> None:
     assert results[1]["error"]["code"] == "duplicate_tracking"
     assert results[2]["error"]["code"] == "invalid_tracking_number"
     assert (await stock(api, sku["id"]))["on_hand"] == 2
+
+
+async def test_parallel_batches_never_oversell(api: Api) -> None:
+    """Concurrent batches, plentiful stock (optimistic path) then scarce (exact path)."""
+    store = await api.store()
+    plenty = await stocked_sku(api, store["id"], 10_000)
+    scarce = await stocked_sku(api, store["id"], 150)
+
+    def batch(sku: dict[str, Any], n: int, strict: bool) -> dict[str, Any]:
+        return {
+            "orders": [
+                order_body(
+                    store["id"],
+                    [{"sku_id": sku["id"], "quantity": 1, "unit_price": "1.00"}],
+                    allow_backorder=not strict,
+                )
+                for _ in range(n)
+            ]
+        }
+
+    results = await asyncio.gather(
+        *(
+            api.client.post("/v1/orders/bulk", json=batch(plenty, 200, True), headers=ADMIN)
+            for _ in range(4)
+        )
+    )
+    assert all({x["status"] for x in r.json()["results"]} == {201} for r in results)
+    s = await stock(api, plenty["id"])
+    assert (s["on_hand"], s["reserved"]) == (10_000, 800)
+    results = await asyncio.gather(
+        *(
+            api.client.post("/v1/orders/bulk", json=batch(scarce, 100, True), headers=ADMIN)
+            for _ in range(3)
+        )
+    )
+    created = sum(x["status"] == 201 for r in results for x in r.json()["results"])
+    refused = sum(x["status"] == 409 for r in results for x in r.json()["results"])
+    assert (created, refused) == (150, 150)
+    s = await stock(api, scarce["id"])
+    assert (s["on_hand"], s["reserved"], s["available"]) == (150, 150, 0)
+    listed = await api.client.get(
+        "/v1/orders", params={"store_id": store["id"], "limit": 500}, headers=ADMIN
+    )
+    assert len(listed.json()["items"]) == 500

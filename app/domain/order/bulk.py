@@ -9,10 +9,11 @@ a handful of ``unnest`` statements whatever the batch size.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import asyncpg
 import orjson
 import sqlalchemy as sa
 from pydantic import ValidationError
@@ -21,8 +22,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auth import Principal
 from app.db import driver
 from app.domain.errors import Conflict, DomainError, NotFound, RuleViolation
-from app.domain.events import service as events
 from app.domain.inventory import levels
+from app.domain.inventory.levels import STATE_COLUMNS, LevelState
 from app.domain.order import rules
 from app.domain.order.intake import Clock, content_hash, dispatch_clock, line_ref
 from app.domain.order.rules import Allocation, Status
@@ -41,6 +42,7 @@ class _Item:
     allocation: Allocation = Allocation.FULL
     sums: rules.Totals | None = None
     clock: Clock | None = None
+    raw_buyer: Any = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +59,10 @@ class _Raced(Exception):
     """Another transaction created one of our new orders first: redo the batch."""
 
 
+class _Contended(Exception):
+    """Stock is scarce or moved under an optimistic batch: redo it holding the locks."""
+
+
 def _fail(index: int, exc: DomainError) -> BulkOutcome:
     return BulkOutcome(index, exc.status, error=domain_error_body(exc))
 
@@ -65,18 +71,33 @@ async def take_bulk(
     session: AsyncSession, principal: Principal, raw: list[Any], now: datetime
 ) -> list[BulkOutcome]:
     """Take up to 1,000 orders; one bad item never fails the others."""
-    for _attempt in range(3):
+    optimistic = True
+    for _attempt in range(4):
         try:
             async with session.begin_nested():
-                return await _take(session, principal, raw, now)
+                return await _take(session, principal, raw, now, optimistic=optimistic)
         except _Raced:
             continue
+        except _Contended:
+            optimistic = False
     raise Conflict("conflict", "Orders of this batch are being taken concurrently; retry.")
 
 
 async def _take(
-    session: AsyncSession, principal: Principal, raw: list[Any], now: datetime
+    session: AsyncSession,
+    principal: Principal,
+    raw: list[Any],
+    now: datetime,
+    *,
+    optimistic: bool,
 ) -> list[BulkOutcome]:
+    """One attempt at the batch.
+
+    ``optimistic``: read the balances without locking them and take the stock with one
+    conditional UPDATE just before commit, so concurrent batches barely wait on each other.
+    It applies only when every order is served in full; scarce stock, or stock that moved
+    in between, sends the batch down the exact path, which locks the balances first.
+    """
     out: dict[int, BulkOutcome] = {}
     items: list[_Item] = []
     for n, value in enumerate(raw):
@@ -94,7 +115,8 @@ async def _take(
                 ),
             )
             continue
-        items.append(_Item(n, data, content_hash(data)))
+        # The buyer as sent (already validated, no extra keys) is what gets stored.
+        items.append(_Item(n, data, content_hash(data), raw_buyer=value["buyer"]))
     parsed = list(items)
     pols = await _policies(session, principal, {i.data.store_id for i in items})
     items = _keep(items, out, lambda i: _check_store(i, pols))
@@ -117,7 +139,11 @@ async def _take(
     if len(ids) != len(new):
         raise _Raced
     await _insert_lines(session, new, ids)
-    states = await levels.lock_states(session, {s for i in new for s in i.sku_ids})
+    sku_ids = {s for i in new for s in i.sku_ids}
+    if optimistic:
+        states = await levels.read_states(session, sku_ids)
+    else:
+        states = await levels.lock_states(session, sku_ids)
     available = {sku: st.available for sku, st in states.items()}
     accepted: list[_Item] = []
     rejected: list[_Item] = []
@@ -142,15 +168,19 @@ async def _take(
         item.allocation = rules.allocation(want, got)
         accepted.append(item)
     added = {sku: states[sku].available - left for sku, left in available.items()}
-    await _reserve(session, accepted, ids, added)
-    await _fix_up(session, accepted, rejected, ids)
-    touched = {s: q for s, q in added.items() if q}
-    if touched:
-        await levels.apply_transitions(
-            session,
-            [replace(states[s], reserved=states[s].reserved + q) for s, q in touched.items()],
-        )
-    await events.append_many(session, _events(accepted, ids))
+    touched = {sku: q for sku, q in added.items() if q}
+    if optimistic:
+        if rejected or any(i.allocation != Allocation.FULL for i in accepted):
+            raise _Contended
+        await _copy_reservations(session, accepted, ids)
+        await _copy_events(session, accepted, ids)
+        after = await _take_stock(session, touched, conditional=True)
+    else:
+        after = await _take_stock(session, touched, conditional=False)
+        await _copy_reservations(session, accepted, ids)
+        await _fix_up(session, accepted, rejected, ids)
+        await _copy_events(session, accepted, ids)
+    await levels.apply_transitions(session, after)
     for item in accepted:
         out[item.index] = BulkOutcome(item.index, 201, order_id=ids[item.index])
     _fill_batch_duplicates(parsed, out, ids)
@@ -201,28 +231,36 @@ def _check_money(item: _Item) -> None:
 async def _resolve_skus(
     session: AsyncSession, items: list[_Item], out: dict[int, BulkOutcome]
 ) -> None:
-    stores, codes = [], []
-    for item in items:
-        for line in item.data.items:
-            stores.append(item.data.store_id)
-            codes.append(line.sku_code if line.sku_code is not None else f"#{line.sku_id}")
-    by_key: dict[tuple[int, str], int] = {}
-    if stores:
+    by_code_keys = sorted(
+        {(i.data.store_id, x.sku_code) for i in items for x in i.data.items if x.sku_code}
+    )
+    wanted_ids = sorted({x.sku_id for i in items for x in i.data.items if x.sku_id})
+    by_code: dict[tuple[int, str], int] = {}
+    store_of: dict[int, int] = {}
+    if by_code_keys or wanted_ids:
         rows = await session.execute(
             sa.text(
-                "SELECT s.id, s.store_id, s.sku_code, k.code FROM unnest("
-                "CAST(:stores AS bigint[]), CAST(:codes AS text[])) AS k(store_id, code) "
-                "JOIN skus s ON s.store_id = k.store_id "
-                "AND (s.sku_code = k.code OR ('#' || s.id) = k.code)"
+                "SELECT id, store_id, sku_code FROM skus WHERE (store_id, sku_code) IN ("
+                "SELECT * FROM unnest(CAST(:stores AS bigint[]), CAST(:codes AS text[]))) "
+                "OR id = ANY(CAST(:ids AS bigint[]))"
             ),
-            {"stores": stores, "codes": codes},
+            {
+                "stores": [k[0] for k in by_code_keys],
+                "codes": [k[1] for k in by_code_keys],
+                "ids": wanted_ids,
+            },
         )
-        by_key = {(r.store_id, r.code): r.id for r in rows}
+        for r in rows:
+            by_code[(r.store_id, r.sku_code)] = r.id
+            store_of[r.id] = r.store_id
     for item in list(items):
         errors = []
+        store = item.data.store_id
         for n, line in enumerate(item.data.items):
-            code = line.sku_code if line.sku_code is not None else f"#{line.sku_id}"
-            sku = by_key.get((item.data.store_id, code))
+            if line.sku_code is not None:
+                sku = by_code.get((store, line.sku_code))
+            else:
+                sku = line.sku_id if store_of.get(line.sku_id or 0) == store else None
             if sku is None:
                 field_name = "sku_code" if line.sku_code is not None else "sku_id"
                 errors.append(
@@ -308,145 +346,203 @@ def _fill_batch_duplicates(
         )
 
 
-# Whole batches travel as one JSON document expanded by PostgreSQL: encoding one string
-# is far cheaper for the driver than two dozen arrays of a thousand values each.
-_INSERT_ORDERS = """
-    INSERT INTO orders (store_id, external_id, status, allocation, placed_at, paid_at,
-           group_buy, group_id, group_formed_at, promised_ship_by, clock_started_at,
-           dispatch_deadline, at_risk_at, buyer, buyer_phone, subtotal, discount, shipping_fee,
-           total, promotion_ids, allow_backorder, content_hash, version, created_at, updated_at)
-    SELECT store_id, external_id, status, 'full', placed_at, paid_at, group_buy, group_id,
-           group_formed_at, promised_ship_by, clock_started_at, dispatch_deadline, at_risk_at,
-           buyer, buyer_phone, subtotal, discount, shipping_fee, total, promotion_ids,
-           allow_backorder, content_hash, 1, $2, $2
-      FROM jsonb_to_recordset($1::jsonb) AS v(
-           store_id bigint, external_id text, status text, placed_at timestamptz,
-           paid_at timestamptz, group_buy boolean, group_id text, group_formed_at timestamptz,
-           promised_ship_by timestamptz, clock_started_at timestamptz,
-           dispatch_deadline timestamptz, at_risk_at timestamptz, buyer jsonb, buyer_phone text,
-           subtotal numeric, discount numeric, shipping_fee numeric, total numeric,
-           promotion_ids bigint[], allow_backorder boolean, content_hash text)
-    ON CONFLICT (store_id, external_id) DO NOTHING
-    RETURNING id, store_id, external_id
-"""
+_ORDER_COLUMNS = (
+    "id",
+    "store_id",
+    "external_id",
+    "status",
+    "allocation",
+    "placed_at",
+    "paid_at",
+    "group_buy",
+    "group_id",
+    "group_formed_at",
+    "promised_ship_by",
+    "clock_started_at",
+    "dispatch_deadline",
+    "at_risk_at",
+    "buyer",
+    "buyer_phone",
+    "subtotal",
+    "discount",
+    "shipping_fee",
+    "total",
+    "promotion_ids",
+    "allow_backorder",
+    "content_hash",
+    "version",
+    "created_at",
+    "updated_at",
+)
 
 
 async def _insert_orders(
     session: AsyncSession, items: list[_Item], now: datetime
 ) -> dict[int, int]:
+    """New orders with ``COPY``, ids drawn from the sequence first.
+
+    The batch was checked for existing orders; if a concurrent request created one of them
+    since, the unique index refuses the COPY and the batch is redone (:class:`_Raced`).
+    """
     if not items:
         return {}
-    rows: list[dict[str, Any]] = []
-    for item in items:
+    con = await driver(session)
+    new_ids = [
+        r[0]
+        for r in await con.fetch(
+            "SELECT nextval(pg_get_serial_sequence('orders', 'id')) "
+            "FROM generate_series(1, $1::int)",
+            len(items),
+        )
+    ]
+    records = []
+    for item, order_id in zip(items, new_ids, strict=True):
         d, sums, clock = item.data, item.sums, item.clock
         assert sums is not None
         assert clock is not None
         group = d.group_buy
-        rows.append(
-            {
-                "store_id": d.store_id,
-                "external_id": d.external_id,
-                "status": (
-                    Status.PENDING_PAYMENT if d.paid_at is None else Status.AWAITING_SHIPMENT
-                ).value,
-                "placed_at": d.placed_at,
-                "paid_at": d.paid_at,
-                "group_buy": group is not None,
-                "group_id": group.group_id if group else None,
-                "group_formed_at": group.formed_at if group else None,
-                "promised_ship_by": d.promised_ship_by,
-                "clock_started_at": clock.started_at,
-                "dispatch_deadline": clock.deadline,
-                "at_risk_at": clock.at_risk_at,
-                "buyer": d.buyer.model_dump(),
-                "buyer_phone": d.buyer.phone,
-                "subtotal": str(sums.subtotal),
-                "discount": str(sums.discount),
-                "shipping_fee": str(sums.shipping_fee),
-                "total": str(sums.total),
-                "promotion_ids": d.promotion_ids,
-                "allow_backorder": d.allow_backorder,
-                "content_hash": item.digest,
-            }
+        records.append(
+            (
+                order_id,
+                d.store_id,
+                d.external_id,
+                (Status.PENDING_PAYMENT if d.paid_at is None else Status.AWAITING_SHIPMENT).value,
+                Allocation.FULL.value,
+                d.placed_at,
+                d.paid_at,
+                group is not None,
+                group.group_id if group else None,
+                group.formed_at if group else None,
+                d.promised_ship_by,
+                clock.started_at,
+                clock.deadline,
+                clock.at_risk_at,
+                orjson.dumps(item.raw_buyer).decode(),
+                d.buyer.phone,
+                sums.subtotal,
+                sums.discount,
+                sums.shipping_fee,
+                sums.total,
+                d.promotion_ids,
+                d.allow_backorder,
+                item.digest,
+                1,
+                now,
+                now,
+            )
         )
-    con = await driver(session)
-    returned = await con.fetch(_INSERT_ORDERS, orjson.dumps(rows).decode(), now)
-    by_key = {(r["store_id"], r["external_id"]): r["id"] for r in returned}
-    return {
-        i.index: by_key[(i.data.store_id, i.data.external_id)]
-        for i in items
-        if (i.data.store_id, i.data.external_id) in by_key
-    }
+    try:
+        await con.copy_records_to_table("orders", records=records, columns=_ORDER_COLUMNS)
+    except asyncpg.UniqueViolationError as exc:
+        raise _Raced from exc
+    return {item.index: order_id for item, order_id in zip(items, new_ids, strict=True)}
 
 
 async def _insert_lines(session: AsyncSession, items: list[_Item], ids: dict[int, int]) -> None:
-    rows = [
-        {
-            "o": ids[item.index],
-            "n": n + 1,
-            "s": sku,
-            "q": line.quantity,
-            "u": str(line.unit_price),
-            "t": str((line.unit_price * line.quantity).quantize(rules.CENT)),
-        }
+    """Every line of the batch with ``COPY``, reserved in full for now (fixed up later)."""
+    records = [
+        (
+            ids[item.index],
+            n + 1,
+            sku,
+            line.quantity,
+            line.unit_price,
+            (line.unit_price * line.quantity).quantize(rules.CENT),
+            line.quantity,
+        )
         for item in items
         for n, (line, sku) in enumerate(zip(item.data.items, item.sku_ids, strict=True))
     ]
-    if not rows:
-        return
+    if records:
+        con = await driver(session)
+        await con.copy_records_to_table("order_lines", records=records, columns=_LINE_COLUMNS)
+
+
+_LINE_COLUMNS = (
+    "order_id",
+    "line_no",
+    "sku_id",
+    "quantity",
+    "unit_price",
+    "line_total",
+    "reserved",
+)
+_RESERVATION_COLUMNS = (
+    "sku_id",
+    "store_id",
+    "line_ref",
+    "order_id",
+    "requested",
+    "reserved",
+    "deadline",
+    "placed_at",
+)
+
+
+async def _take_stock(
+    session: AsyncSession, touched: dict[int, int], *, conditional: bool
+) -> list[LevelState]:
+    """Add the reserved units to the balances; the new balances, for notifications.
+
+    ``conditional``: only where still available; raises :class:`_Contended` otherwise.
+    """
+    if not touched:
+        return []
     con = await driver(session)
-    await con.execute(
-        "INSERT INTO order_lines (order_id, line_no, sku_id, quantity, unit_price, line_total, "
-        "reserved) SELECT o, n, s, q, u, t, q FROM jsonb_to_recordset($1::jsonb) "
-        "AS v(o bigint, n int, s bigint, q int, u numeric, t numeric)",
-        orjson.dumps(rows).decode(),
+    rows = await con.fetch(
+        f"UPDATE stock_levels l SET reserved = l.reserved + v.q "
+        f"FROM unnest($1::bigint[], $2::int[]) AS v(sku_id, q), skus s "
+        f"WHERE l.sku_id = v.sku_id AND s.id = l.sku_id "
+        f"AND ($3 OR l.on_hand - l.reserved >= v.q) RETURNING {STATE_COLUMNS}",
+        list(touched),
+        list(touched.values()),
+        not conditional,
     )
+    if len(rows) != len(touched):
+        raise _Contended
+    return [levels.state_of_record(r) for r in rows]
 
 
-async def _reserve(
-    session: AsyncSession, items: list[_Item], ids: dict[int, int], added: dict[int, int]
+async def _copy_reservations(
+    session: AsyncSession, items: list[_Item], ids: dict[int, int]
 ) -> None:
-    """Balances and reservations in one statement (the balances are locked already)."""
-    rows: list[dict[str, Any]] = []
+    """Every line's reservation with ``COPY``."""
+    records = []
     for item in items:
         d, order_id, clock = item.data, ids[item.index], item.clock
         assert clock is not None
         for n, (line, sku, got) in enumerate(
             zip(d.items, item.sku_ids, item.reserved, strict=True)
         ):
-            rows.append(
-                {
-                    "sku_id": sku,
-                    "store_id": d.store_id,
-                    "line_ref": line_ref(order_id, n + 1),
-                    "order_id": order_id,
-                    "requested": line.quantity,
-                    "reserved": got,
-                    "deadline": clock.deadline,
-                    "placed_at": d.placed_at,
-                }
+            records.append(
+                (
+                    sku,
+                    d.store_id,
+                    line_ref(order_id, n + 1),
+                    order_id,
+                    line.quantity,
+                    got,
+                    clock.deadline,
+                    d.placed_at,
+                )
             )
-    if not rows:
-        return
-    con = await driver(session)
-    await con.execute(
-        """
-        WITH u AS (
-            UPDATE stock_levels l SET reserved = l.reserved + v.q
-              FROM unnest($2::bigint[], $3::int[]) AS v(sku_id, q)
-             WHERE l.sku_id = v.sku_id AND v.q > 0
+    if records:
+        con = await driver(session)
+        await con.copy_records_to_table(
+            "reservations", records=records, columns=_RESERVATION_COLUMNS
         )
-        INSERT INTO reservations
-               (sku_id, store_id, line_ref, order_id, requested, reserved, deadline, placed_at)
-        SELECT sku_id, store_id, line_ref, order_id, requested, reserved, deadline, placed_at
-          FROM jsonb_to_recordset($1::jsonb) AS v(sku_id bigint, store_id bigint,
-               line_ref text, order_id bigint, requested int, reserved int,
-               deadline timestamptz, placed_at timestamptz)
-        """,
-        orjson.dumps(rows).decode(),
-        list(added),
-        list(added.values()),
-    )
+
+
+async def _copy_events(session: AsyncSession, items: list[_Item], ids: dict[int, int]) -> None:
+    """``order.created`` (and ``stock.out`` for short lines) with ``COPY``."""
+    rows = _events(items, ids)
+    if rows:
+        con = await driver(session)
+        await con.copy_records_to_table(
+            "events",
+            records=[(r["type"], r["store_id"], orjson.dumps(r["data"]).decode()) for r in rows],
+            columns=("type", "store_id", "data"),
+        )
 
 
 async def _fix_up(
