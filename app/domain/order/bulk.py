@@ -539,9 +539,7 @@ async def _copy_events(session: AsyncSession, items: list[_Item], ids: dict[int,
     if rows:
         con = await driver(session)
         await con.copy_records_to_table(
-            "events",
-            records=[(r["type"], r["store_id"], orjson.dumps(r["data"]).decode()) for r in rows],
-            columns=("type", "store_id", "data"),
+            "events", records=rows, columns=("type", "store_id", "data")
         )
 
 
@@ -583,39 +581,29 @@ async def _fix_up(
         )
 
 
-def _events(items: list[_Item], ids: dict[int, int]) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = []
+def _events(items: list[_Item], ids: dict[int, int]) -> list[tuple[str, int, str]]:
+    """``(type, store_id, data as JSON)`` rows: ``order.created``, ``stock.out`` if short."""
+    rows: list[tuple[str, int, str]] = []
+    dumps = orjson.dumps
     for item in items:
-        d, order_id = item.data, ids[item.index]
-        sums = rules.totals(
-            [(i.quantity, i.unit_price) for i in d.items], d.discount, d.shipping_fee
-        )
+        d, order_id, sums = item.data, str(ids[item.index]), item.sums
+        assert sums is not None
         for sku, line, got in zip(item.sku_ids, d.items, item.reserved, strict=True):
             if got < line.quantity:
-                rows.append(
-                    {
-                        "type": "stock.out",
-                        "store_id": d.store_id,
-                        "data": {
-                            "sku_id": str(sku),
-                            "order_id": str(order_id),
-                            "requested": line.quantity,
-                            "reserved": got,
-                            "reason": "backorder",
-                        },
-                    }
-                )
-        rows.append(
-            {
-                "type": "order.created",
-                "store_id": d.store_id,
-                "data": {
-                    "order_id": str(order_id),
-                    "external_id": d.external_id,
-                    "status": "pending_payment" if d.paid_at is None else "awaiting_shipment",
-                    "allocation": item.allocation.value,
-                    "total": str(sums.total),
-                },
-            }
-        )
+                data = {
+                    "sku_id": str(sku),
+                    "order_id": order_id,
+                    "requested": line.quantity,
+                    "reserved": got,
+                    "reason": "backorder",
+                }
+                rows.append(("stock.out", d.store_id, dumps(data).decode()))
+        created = {
+            "order_id": order_id,
+            "external_id": d.external_id,
+            "status": "pending_payment" if d.paid_at is None else "awaiting_shipment",
+            "allocation": item.allocation.value,
+            "total": str(sums.total),
+        }
+        rows.append(("order.created", d.store_id, dumps(created).decode()))
     return rows
