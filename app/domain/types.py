@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
+from functools import lru_cache
 from typing import Annotated, Any
 
 from pydantic import (
@@ -21,8 +22,18 @@ CENT = Decimal("0.01")
 MAX_ID = 2**63 - 1
 
 
+@lru_cache(maxsize=8192)
+def _money_from_text(text: str) -> Decimal:
+    # Prices repeat across orders; Decimals are immutable, so parsed ones can be shared.
+    if not _MONEY_RE.match(text):
+        raise ValueError("money must be a decimal string with at most two decimal places")
+    return Decimal(text).quantize(CENT)
+
+
 def parse_money(value: Any) -> Decimal:
     """Accept ``"129.90"``, ``"129.9"``, ``"129"`` or an integer; never a float or 3 decimals."""
+    if type(value) is str:
+        return _money_from_text(value.strip())
     if isinstance(value, bool):
         raise ValueError("money must be a decimal string like '129.90'")
     if isinstance(value, int):
@@ -33,9 +44,7 @@ def parse_money(value: Any) -> Decimal:
         text = value.strip()
     else:
         raise ValueError("money must be a decimal string like '129.90' (floats are not accepted)")
-    if not _MONEY_RE.match(text):
-        raise ValueError("money must be a decimal string with at most two decimal places")
-    return Decimal(text).quantize(CENT)
+    return _money_from_text(text)
 
 
 def _not_negative(value: Decimal) -> Decimal:

@@ -20,7 +20,7 @@ async def test_bulk_intake_mixed_batch(api: Api) -> None:
     existing = order_body(store["id"], line(a, 1))
     r = await api.client.post("/v1/orders", json=existing, headers=ADMIN)
     assert r.status_code == 201
-    first = order_body(store["id"], line(a, 2))
+    first = order_body(store["id"], line(a, 2), promotion_ids=["7", "9"])
     strict_short = order_body(store["id"], line(b, 2), allow_backorder=False)
     backorder = order_body(store["id"], line(b, 3))
     orders = [
@@ -55,6 +55,9 @@ async def test_bulk_intake_mixed_batch(api: Api) -> None:
         "20.00",
         "awaiting_shipment",
     )
+    assert full["promotion_ids"] == ["7", "9"]
+    assert full["buyer"]["name"] == "张三"
+    assert full["placed_at"].startswith("2026-11-11T02:00:00")
     again = await api.client.post("/v1/orders/bulk", json={"orders": orders}, headers=ADMIN)
     assert [x["status"] for x in again.json()["results"]][:4] == [200, 200, 409, 200]
     assert (await stock(api, a["id"]))["reserved"] == 3

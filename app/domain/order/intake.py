@@ -43,10 +43,30 @@ def parse_line_ref(ref: str) -> tuple[int, int] | None:
     return int(order_id), int(line_no)
 
 
+def _instant(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
 def content_hash(data: OrderCreate) -> str:
-    """What makes two intakes of one external id "the same order"."""
-    # Fields serialise in declaration order, so the JSON is canonical as it stands.
-    return hashlib.sha256(data.model_dump_json().encode()).hexdigest()
+    """What makes two intakes of one external id "the same order": every field, normalised
+    (money to two places, times to UTC), in a fixed order."""
+    b, g = data.buyer, data.group_buy
+    canonical = (
+        data.store_id,
+        data.external_id,
+        _instant(data.placed_at),
+        _instant(data.paid_at),
+        (b.name, b.phone, b.province, b.city, b.address),
+        [(i.sku_code, i.sku_id, i.quantity, str(i.unit_price)) for i in data.items],
+        str(data.shipping_fee),
+        str(data.discount),
+        data.coupon_code,
+        data.promotion_ids,
+        None if g is None else (g.group_id, _instant(g.formed_at)),
+        _instant(data.promised_ship_by),
+        data.allow_backorder,
+    )
+    return hashlib.sha256(orjson.dumps(canonical)).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)

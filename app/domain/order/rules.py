@@ -86,7 +86,10 @@ class Totals:
 
 def totals(lines: list[tuple[int, Decimal]], discount: Decimal, shipping_fee: Decimal) -> Totals:
     """``total = Σ quantity × unit_price − discount + shipping_fee``."""
-    subtotal = sum((Decimal(q) * p for q, p in lines), Decimal("0.00")).quantize(Decimal("0.01"))
+    subtotal = CENT * 0
+    for quantity, price in lines:
+        subtotal += price * quantity
+    subtotal = subtotal.quantize(CENT)
     return Totals(subtotal, discount, shipping_fee, subtotal - discount + shipping_fee)
 
 
