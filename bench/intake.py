@@ -412,7 +412,8 @@ async def running_service(url: str) -> AsyncIterator[tuple[str, int]]:
     }
     target = os.environ.get("BENCH_INTAKE_APP", "app.main:app")  # to try a patched variant
     command = [sys.executable, "-m", "uvicorn", target, "--host", "127.0.0.1"]
-    command += ["--port", str(port), "--workers", "1", "--loop", "uvloop", "--no-access-log"]
+    workers = os.environ.get("BENCH_UVICORN_WORKERS", "1")  # one per core in production
+    command += ["--port", str(port), "--workers", workers, "--loop", "uvloop", "--no-access-log"]
     command += ["--log-level", "warning"]
     process = await asyncio.create_subprocess_exec(*command, cwd=PROJECT_ROOT, env=env)
     base = f"http://127.0.0.1:{port}"
