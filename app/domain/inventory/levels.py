@@ -63,21 +63,6 @@ def state_of_record(record: Any) -> LevelState:
     return LevelState(**{f: record[f] for f in LevelState.__slots__})
 
 
-async def read_states(session: AsyncSession, sku_ids: Iterable[int]) -> dict[int, LevelState]:
-    """The balances of ``sku_ids`` without locking them (optimistic callers re-check)."""
-    ids = sorted(set(sku_ids))
-    if not ids:
-        return {}
-    rows = await session.execute(
-        sa.text(
-            f"SELECT {STATE_COLUMNS} FROM stock_levels l JOIN skus s ON s.id = l.sku_id "
-            "WHERE l.sku_id = ANY(:ids)"
-        ),
-        {"ids": ids},
-    )
-    return {r.sku_id: state_of(r) for r in rows}
-
-
 async def lock_states(session: AsyncSession, sku_ids: Iterable[int]) -> dict[int, LevelState]:
     """Lock the balances of ``sku_ids`` in id order (no deadlocks) and return them."""
     ids = sorted(set(sku_ids))

@@ -118,11 +118,12 @@ async def _take(
         # The buyer as sent (already validated, no extra keys) is what gets stored.
         items.append(_Item(n, data, content_hash(data), raw_buyer=value["buyer"]))
     parsed = list(items)
-    pols = await _policies(session, principal, {i.data.store_id for i in items})
+    found = await _lookup(session, principal, items)
+    pols = found.policies
     items = _keep(items, out, lambda i: _check_store(i, pols))
-    await _resolve_skus(session, items, out)
+    _resolve_skus(found, items, out)
     items = _keep(items, out, _check_money)
-    new = await _split_existing(session, items, out)
+    new = _split_existing(found, items, out)
     for item in new:
         d = item.data
         group = d.group_buy
@@ -135,13 +136,13 @@ async def _take(
         )
     # Orders and lines are written before the stock is locked, as if fully allocated, so
     # the locks are held only for the allocation itself; the rare exceptions are fixed below.
-    ids = await _insert_orders(session, new, now)
+    ids = await _insert_orders(session, new, found.new_ids, now)
     if len(ids) != len(new):
         raise _Raced
     await _insert_lines(session, new, ids)
     sku_ids = {s for i in new for s in i.sku_ids}
     if optimistic:
-        states = await levels.read_states(session, sku_ids)
+        states = {sku: found.states[sku] for sku in sku_ids}
     else:
         states = await levels.lock_states(session, sku_ids)
     available = {sku: st.available for sku, st in states.items()}
@@ -199,15 +200,65 @@ def _keep(items: list[_Item], out: dict[int, BulkOutcome], check: Any) -> list[_
     return kept
 
 
-async def _policies(
-    session: AsyncSession, principal: Principal, store_ids: set[int]
-) -> dict[int, DispatchPolicy]:
-    visible = [s for s in store_ids if principal.sees_store(s)]
-    rows = await session.execute(
-        sa.text("SELECT id, platform, dispatch_policy FROM stores WHERE id = ANY(:ids)"),
-        {"ids": visible},
+@dataclass
+class _Found:
+    """What one lookup round trip learnt about a batch."""
+
+    policies: dict[int, DispatchPolicy]
+    by_code: dict[tuple[int, str], int]
+    store_of: dict[int, int]
+    states: dict[int, LevelState]
+    existing: dict[tuple[int, str], tuple[int, str]]
+    new_ids: list[int]
+
+
+# Stores, SKUs with their balances, orders taken before and fresh order ids, in one round
+# trip: with two batches on one event loop, every await lets the other batch's Python run.
+_LOOKUP = f"""
+SELECT
+ (SELECT coalesce(json_agg(json_build_array(id, platform, dispatch_policy)), '[]')
+    FROM stores WHERE id = ANY($1::bigint[])) AS stores,
+ (SELECT coalesce(json_agg(json_build_array({STATE_COLUMNS})), '[]')
+    FROM skus s JOIN stock_levels l ON l.sku_id = s.id
+   WHERE (s.store_id, s.sku_code) IN (SELECT * FROM unnest($2::bigint[], $3::text[]))
+      OR s.id = ANY($4::bigint[])) AS skus,
+ (SELECT coalesce(json_agg(json_build_array(o.id, o.store_id, o.external_id, o.content_hash)),
+                  '[]')
+    FROM unnest($5::bigint[], $6::text[]) AS k(store_id, ext)
+    JOIN orders o ON o.store_id = k.store_id AND o.external_id = k.ext) AS existing,
+ (SELECT coalesce(array_agg(nextval(pg_get_serial_sequence('orders', 'id'))), '{{}}')
+    FROM generate_series(1, $7::int)) AS new_ids
+"""
+
+
+async def _lookup(session: AsyncSession, principal: Principal, items: list[_Item]) -> _Found:
+    stores = sorted({i.data.store_id for i in items if principal.sees_store(i.data.store_id)})
+    by_code_keys = sorted(
+        {(i.data.store_id, x.sku_code) for i in items for x in i.data.items if x.sku_code}
     )
-    return {r.id: effective_policy(r.platform, r.dispatch_policy) for r in rows}
+    wanted_ids = sorted({x.sku_id for i in items for x in i.data.items if x.sku_id})
+    keys = sorted({(i.data.store_id, i.data.external_id) for i in items})
+    con = await driver(session)
+    row = await con.fetchrow(
+        _LOOKUP,
+        stores,
+        [k[0] for k in by_code_keys],
+        [k[1] for k in by_code_keys],
+        wanted_ids,
+        [k[0] for k in keys],
+        [k[1] for k in keys],
+        len(keys),
+    )
+    fields = LevelState.__slots__
+    states = {r[0]: LevelState(**dict(zip(fields, r, strict=True))) for r in row["skus"]}
+    return _Found(
+        policies={r[0]: effective_policy(r[1], r[2]) for r in row["stores"]},
+        by_code={(st.store_id, st.sku_code): sku for sku, st in states.items()},
+        store_of={sku: st.store_id for sku, st in states.items()},
+        states=states,
+        existing={(r[1], r[2]): (r[0], r[3]) for r in row["existing"]},
+        new_ids=list(row["new_ids"]),
+    )
 
 
 def _check_store(item: _Item, pols: dict[int, DispatchPolicy]) -> None:
@@ -228,31 +279,8 @@ def _check_money(item: _Item) -> None:
     item.sums = sums
 
 
-async def _resolve_skus(
-    session: AsyncSession, items: list[_Item], out: dict[int, BulkOutcome]
-) -> None:
-    by_code_keys = sorted(
-        {(i.data.store_id, x.sku_code) for i in items for x in i.data.items if x.sku_code}
-    )
-    wanted_ids = sorted({x.sku_id for i in items for x in i.data.items if x.sku_id})
-    by_code: dict[tuple[int, str], int] = {}
-    store_of: dict[int, int] = {}
-    if by_code_keys or wanted_ids:
-        rows = await session.execute(
-            sa.text(
-                "SELECT id, store_id, sku_code FROM skus WHERE (store_id, sku_code) IN ("
-                "SELECT * FROM unnest(CAST(:stores AS bigint[]), CAST(:codes AS text[]))) "
-                "OR id = ANY(CAST(:ids AS bigint[]))"
-            ),
-            {
-                "stores": [k[0] for k in by_code_keys],
-                "codes": [k[1] for k in by_code_keys],
-                "ids": wanted_ids,
-            },
-        )
-        for r in rows:
-            by_code[(r.store_id, r.sku_code)] = r.id
-            store_of[r.id] = r.store_id
+def _resolve_skus(found: _Found, items: list[_Item], out: dict[int, BulkOutcome]) -> None:
+    by_code, store_of = found.by_code, found.store_of
     for item in list(items):
         errors = []
         store = item.data.store_id
@@ -276,22 +304,9 @@ async def _resolve_skus(
             items.remove(item)
 
 
-async def _split_existing(
-    session: AsyncSession, items: list[_Item], out: dict[int, BulkOutcome]
-) -> list[_Item]:
+def _split_existing(found: _Found, items: list[_Item], out: dict[int, BulkOutcome]) -> list[_Item]:
     """Answer retries of existing orders; return the first occurrence of each new one."""
-    keys = sorted({(i.data.store_id, i.data.external_id) for i in items})
-    existing: dict[tuple[int, str], tuple[int, str]] = {}
-    if keys:
-        rows = await session.execute(
-            sa.text(
-                "SELECT o.id, o.store_id, o.external_id, o.content_hash FROM unnest("
-                "CAST(:stores AS bigint[]), CAST(:ext AS text[])) AS k(store_id, ext) "
-                "JOIN orders o ON o.store_id = k.store_id AND o.external_id = k.ext"
-            ),
-            {"stores": [k[0] for k in keys], "ext": [k[1] for k in keys]},
-        )
-        existing = {(r.store_id, r.external_id): (r.id, r.content_hash) for r in rows}
+    existing = found.existing
     new: list[_Item] = []
     seen: set[tuple[int, str]] = set()
     for item in items:
@@ -377,9 +392,9 @@ _ORDER_COLUMNS = (
 
 
 async def _insert_orders(
-    session: AsyncSession, items: list[_Item], now: datetime
+    session: AsyncSession, items: list[_Item], fresh_ids: list[int], now: datetime
 ) -> dict[int, int]:
-    """New orders with ``COPY``, ids drawn from the sequence first.
+    """New orders with ``COPY``, ids drawn from the sequence by the lookup.
 
     The batch was checked for existing orders; if a concurrent request created one of them
     since, the unique index refuses the COPY and the batch is redone (:class:`_Raced`).
@@ -387,14 +402,7 @@ async def _insert_orders(
     if not items:
         return {}
     con = await driver(session)
-    new_ids = [
-        r[0]
-        for r in await con.fetch(
-            "SELECT nextval(pg_get_serial_sequence('orders', 'id')) "
-            "FROM generate_series(1, $1::int)",
-            len(items),
-        )
-    ]
+    new_ids = fresh_ids[: len(items)]
     records = []
     for item, order_id in zip(items, new_ids, strict=True):
         d, sums, clock = item.data, item.sums, item.clock
