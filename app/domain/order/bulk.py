@@ -173,9 +173,7 @@ async def _take(
     if optimistic:
         if rejected or any(i.allocation != Allocation.FULL for i in accepted):
             raise _Contended
-        await _copy_reservations(session, accepted, ids)
-        await _copy_events(session, accepted, ids)
-        after = await _take_stock(session, touched, conditional=True)
+        after = await _finish_optimistic(session, accepted, ids, touched)
     else:
         after = await _take_stock(session, touched, conditional=False)
         await _copy_reservations(session, accepted, ids)
@@ -505,6 +503,64 @@ async def _take_stock(
         list(touched),
         list(touched.values()),
         not conditional,
+    )
+    if len(rows) != len(touched):
+        raise _Contended
+    return [levels.state_of_record(r) for r in rows]
+
+
+# The optimistic batch's last statement: reservations and events written, then the stock
+# taken only where it is still there (one round trip; the stock locks are taken last).
+_FINISH = f"""
+WITH r AS (
+    INSERT INTO reservations
+           (sku_id, store_id, line_ref, order_id, requested, reserved, deadline, placed_at)
+    SELECT * FROM unnest($3::bigint[], $4::bigint[], $5::text[], $6::bigint[], $7::int[],
+                         $7::int[], $8::timestamptz[], $9::timestamptz[])
+), e AS (
+    INSERT INTO events (type, store_id, data)
+    SELECT t, s, d::jsonb FROM unnest($10::text[], $11::bigint[], $12::text[]) AS v(t, s, d)
+)
+UPDATE stock_levels l SET reserved = l.reserved + v.q
+  FROM unnest($1::bigint[], $2::int[]) AS v(sku_id, q), skus s
+ WHERE l.sku_id = v.sku_id AND s.id = l.sku_id AND l.on_hand - l.reserved >= v.q
+RETURNING {STATE_COLUMNS}
+"""
+
+
+async def _finish_optimistic(
+    session: AsyncSession, items: list[_Item], ids: dict[int, int], touched: dict[int, int]
+) -> list[LevelState]:
+    """Reservations (every line reserved in full), events and the conditional stock take."""
+    res: list[list[Any]] = [[], [], [], [], [], [], []]
+    for item in items:
+        d, order_id, clock = item.data, ids[item.index], item.clock
+        assert clock is not None
+        for n, (line, sku) in enumerate(zip(d.items, item.sku_ids, strict=True)):
+            for column, value in zip(
+                res,
+                (
+                    sku,
+                    d.store_id,
+                    line_ref(order_id, n + 1),
+                    order_id,
+                    line.quantity,
+                    clock.deadline,
+                    d.placed_at,
+                ),
+                strict=True,
+            ):
+                column.append(value)
+    events_rows = _events(items, ids)
+    con = await driver(session)
+    rows = await con.fetch(
+        _FINISH,
+        list(touched),
+        list(touched.values()),
+        *res,
+        [e[0] for e in events_rows],
+        [e[1] for e in events_rows],
+        [e[2] for e in events_rows],
     )
     if len(rows) != len(touched):
         raise _Contended
