@@ -25,7 +25,9 @@ from app.domain.errors import DomainError
 from app.errors import render_domain_error
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-RETRYABLE = frozenset({"40P01", "40001"})
+# Deadlock victim, serialization failure, or stock taken at commit found gone
+# (reservations.STOCK_GONE_AT_COMMIT): the retry runs on the exact, locking path.
+RETRYABLE = frozenset({"40P01", "40001", "SO001"})
 RETRIES = 3
 REPLAY_HEADER = "Idempotent-Replayed"
 # Errors that mean the work never started: not stored, so a corrected retry can proceed.

@@ -98,6 +98,10 @@ class Reservation(SQLModel, table=True):
     status: str = Field(
         default="open", sa_column=sa.Column(sa.Text, nullable=False, server_default="open")
     )
+    # Stock taken inside COMMIT by a deferred trigger (migration 0005), not at insert.
+    take_at_commit: bool = Field(
+        default=False, sa_column=sa.Column(sa.Boolean, nullable=False, server_default="false")
+    )
     created_at: datetime | None = Field(default=None, sa_column=created_at_column())
     updated_at: datetime | None = Field(default=None, sa_column=created_at_column())
 

@@ -17,7 +17,9 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from app.db import driver
 from app.domain.errors import Conflict, not_found
@@ -25,23 +27,48 @@ from app.domain.inventory import hooks, levels
 from app.domain.inventory.hooks import AllocationChange
 from app.domain.inventory.levels import STATE_COLUMNS, LevelState
 
-# The reservation row is written first, before the balance is touched: the hot row is
-# locked from the conditional UPDATE until commit, so nothing else should happen in between.
+# The reservation row is written first, before the balance is touched: a balance row is
+# locked from the UPDATE that changes it until the end of the transaction. When plenty of
+# stock is left ($7: more than the threshold after this line and the session's earlier
+# deferred takes), the row is marked ``take_at_commit`` and a deferred trigger (migration
+# 0005) takes the stock inside COMMIT with the same conditional UPDATE, so a hot SKU's row
+# is locked only while committing; nothing can cross a low-stock line on that path.
 _HOLD = """
-    WITH s AS (SELECT id, store_id, sku_code, status, delisted_by FROM skus WHERE id = $1),
-    r AS (
-        INSERT INTO reservations
-               (sku_id, store_id, line_ref, order_id, requested, reserved, deadline, placed_at)
-        SELECT id, store_id, $3, $4, $2, $2, $5, $6 FROM s
+    WITH s AS (
+        SELECT k.id, k.store_id, k.sku_code, k.status, k.delisted_by, l.on_hand, l.reserved,
+               l.threshold, l.low_notified, l.out_notified,
+               l.on_hand - l.reserved - $7 - $2 > l.threshold AS later
+          FROM skus k JOIN stock_levels l ON l.sku_id = k.id WHERE k.id = $1
+    ), r AS (
+        INSERT INTO reservations (sku_id, store_id, line_ref, order_id, requested, reserved,
+               deadline, placed_at, take_at_commit)
+        SELECT id, store_id, $3, $4, $2, $2, $5, $6, later FROM s
         RETURNING id
     )
     SELECT s.*, r.id AS reservation_id FROM s, r
 """
 _TAKE = """
     UPDATE stock_levels SET reserved = reserved + $2
-     WHERE sku_id = $1 AND on_hand - reserved >= $2
+     WHERE sku_id = $1 AND on_hand - reserved - $3 >= $2
     RETURNING on_hand, reserved, threshold, low_notified, out_notified
 """
+# The commit of a transaction whose deferred take found the stock gone fails with this.
+STOCK_GONE_AT_COMMIT = "SO001"
+
+
+def _deferred(session: AsyncSession) -> dict[int, int]:
+    """Units this session's transaction will take at commit, per SKU."""
+    pending: dict[int, int] = session.info.setdefault("stock_taken_at_commit", {})
+    return pending
+
+
+@event.listens_for(Session, "after_commit")
+@event.listens_for(Session, "after_rollback")
+def _forget_deferred(session: Session) -> None:
+    """Deferred takes belong to one transaction: forget them when it ends."""
+    session.info.pop("stock_taken_at_commit", None)
+
+
 _LOCK_STATES = f"""
     SELECT {STATE_COLUMNS} FROM stock_levels l JOIN skus s ON s.id = l.sku_id
      WHERE l.sku_id = ANY($1::bigint[]) ORDER BY l.sku_id FOR UPDATE OF l
@@ -93,6 +120,8 @@ async def reserve(session: AsyncSession, line: Line, *, allow_partial: bool) -> 
     if line.quantity <= 0:
         raise ValueError("quantity must be positive")
     con = await driver(session)
+    pending = _deferred(session)
+    owed = pending.get(line.sku_id, 0)
     held = await con.fetchrow(
         _HOLD,
         line.sku_id,
@@ -101,10 +130,28 @@ async def reserve(session: AsyncSession, line: Line, *, allow_partial: bool) -> 
         line.order_id,
         line.deadline,
         line.placed_at,
+        owed,
     )
     if held is None:
         raise not_found("sku", line.sku_id)
-    taken = await con.fetchrow(_TAKE, line.sku_id, line.quantity)
+    if held["later"]:
+        pending[line.sku_id] = owed + line.quantity
+        state = LevelState(
+            sku_id=line.sku_id,
+            store_id=held["store_id"],
+            sku_code=held["sku_code"],
+            on_hand=held["on_hand"],
+            reserved=held["reserved"] + owed + line.quantity,
+            threshold=held["threshold"],
+            low_notified=held["low_notified"],
+            out_notified=held["out_notified"],
+            status=held["status"],
+            delisted_by=held["delisted_by"],
+        )
+        return Reserved(
+            held["reservation_id"], line.line_ref, line.sku_id, line.quantity, line.quantity, state
+        )
+    taken = await con.fetchrow(_TAKE, line.sku_id, line.quantity, owed)
     if taken is not None:
         state = LevelState(
             sku_id=line.sku_id,
@@ -137,7 +184,8 @@ async def _reserve_partial(session: AsyncSession, line: Line) -> Reserved:
     if line.sku_id not in states:
         raise not_found("sku", line.sku_id)
     state = states[line.sku_id]
-    got = max(0, min(line.quantity, state.available))
+    owed = _deferred(session).get(line.sku_id, 0)
+    got = max(0, min(line.quantity, state.available - owed))
     if got:
         await session.execute(
             sa.text("UPDATE stock_levels SET reserved = reserved + :got WHERE sku_id = :sku_id"),
@@ -181,7 +229,8 @@ async def reserve_lines(
     con = await driver(session)
     rows = await con.fetch(_LOCK_STATES, sorted({line.sku_id for line in lines}))
     states = {r["sku_id"]: levels.state_of_record(r) for r in rows}
-    available = {sku: st.available for sku, st in states.items()}
+    owed = _deferred(session)
+    available = {sku: st.available - owed.get(sku, 0) for sku, st in states.items()}
     got: list[int] = []
     for line in lines:
         if line.sku_id not in states:
@@ -195,7 +244,9 @@ async def reserve_lines(
             )
         available[line.sku_id] -= take
         got.append(take)
-    added = {sku: states[sku].available - left for sku, left in available.items()}
+    added = {
+        sku: states[sku].available - owed.get(sku, 0) - left for sku, left in available.items()
+    }
     inserted = await con.fetch(
         _RESERVE_MANY,
         list(added),

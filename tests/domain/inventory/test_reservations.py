@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from app.domain.errors import Conflict
 from app.domain.inventory import hooks, ledger, reservations
@@ -83,9 +83,15 @@ async def test_parallel_strict_reservations_never_oversell(api: Api, app: Any) -
         async with app.state.sessionmaker() as session:
             try:
                 await reservations.reserve(session, _line(sku, 1), allow_partial=False)
+                await session.commit()
             except Conflict:
                 return False
-            await session.commit()
+            except DBAPIError as exc:
+                # Taken at commit (plenty looked left) but gone by then: nothing is kept.
+                gone = getattr(exc.orig, "sqlstate", None) == reservations.STOCK_GONE_AT_COMMIT
+                if not gone:
+                    raise
+                return False
             return True
 
     results = await asyncio.gather(*(attempt() for _ in range(100)))
@@ -223,3 +229,32 @@ async def test_release_and_consume(api: Api, app: Any) -> None:
             )
         ).all()
     assert [tuple(k) for k in kinds] == [("receive", 3), ("ship", -2)]
+
+
+async def test_stock_taken_at_commit_and_refused_when_gone(api: Api, app: Any) -> None:
+    """Plenty left: the take happens inside COMMIT; if the stock went meanwhile, nothing stays."""
+    sku = await _sku_with_stock(api, app, 10)
+    line = _line(sku, 4)
+    async with app.state.sessionmaker() as slow:
+        got = await reservations.reserve(slow, line, allow_partial=False)
+        assert got.reserved == 4
+        assert await _level(app, sku) == (10, 0)  # not taken yet
+        async with app.state.sessionmaker() as other:  # meanwhile the stock goes
+            await ledger.move(other, sku_id=sku, kind="damage", delta=-8, at=T0)
+            await other.commit()
+        with pytest.raises(DBAPIError) as err:
+            await slow.commit()
+        assert getattr(err.value.orig, "sqlstate", None) == reservations.STOCK_GONE_AT_COMMIT
+    assert await _level(app, sku) == (2, 0)
+    async with app.state.sessionmaker() as session:
+        count = (
+            await session.execute(
+                sa.text("SELECT count(*) FROM reservations WHERE line_ref = :r"),
+                {"r": line.line_ref},
+            )
+        ).scalar_one()
+    assert count == 0
+    async with app.state.sessionmaker() as session:  # a later take with plenty left commits
+        await reservations.reserve(session, _line(sku, 1), allow_partial=False)
+        await session.commit()
+    assert await _level(app, sku) == (2, 1)
