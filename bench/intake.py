@@ -1,6 +1,6 @@
 """Scenarios ``intake-single`` and ``intake-bulk``: order intake through the real service.
 
-The service runs under uvicorn (one worker, uvloop, access log and sweeps off) in a
+The service runs under uvicorn (one worker per core, uvloop, access log and sweeps off) in a
 subprocess; this process drives it over keep-alive HTTP/1.1 connections with a small
 stdlib client (``BENCH_HTTP_CLIENT=httpx`` uses httpx instead, which costs several times
 more client CPU per request: CPU the server needs on a 2-core machine). Each app row has
@@ -412,7 +412,8 @@ async def running_service(url: str) -> AsyncIterator[tuple[str, int]]:
     }
     target = os.environ.get("BENCH_INTAKE_APP", "app.main:app")  # to try a patched variant
     command = [sys.executable, "-m", "uvicorn", target, "--host", "127.0.0.1"]
-    workers = os.environ.get("BENCH_UVICORN_WORKERS", "1")  # one per core in production
+    # One worker per core, as the service is deployed; BENCH_UVICORN_WORKERS=1 measures one.
+    workers = os.environ.get("BENCH_UVICORN_WORKERS", str(os.cpu_count() or 1))
     command += ["--port", str(port), "--workers", workers, "--loop", "uvloop", "--no-access-log"]
     command += ["--log-level", "warning"]
     process = await asyncio.create_subprocess_exec(*command, cwd=PROJECT_ROOT, env=env)
