@@ -160,6 +160,12 @@ async def _on_database_error(request: Request, exc: Exception) -> Response:
     # SQLSTATE class 22 (data exception): a value from the request that PostgreSQL cannot
     # hold, such as a NUL character or a number out of range. Anything else is a 500.
     sqlstate = getattr(getattr(exc, "orig", None), "sqlstate", None) or ""
+    if sqlstate == "SO001":
+        # Stock taken at commit was gone, and so on every retry: the stock ran out.
+        body = problem_body(
+            409, "insufficient_stock", "The stock ran out while the request was committing."
+        )
+        return problem_response(409, body)
     if sqlstate.startswith("22"):
         body = problem_body(
             422,
