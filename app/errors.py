@@ -9,6 +9,7 @@ from typing import Any
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
@@ -99,6 +100,16 @@ def validation_errors(errors: Any) -> list[dict[str, Any]]:
             msg = msg[len("Value error, ") :]
         out.append({"loc": _clean_loc(err.get("loc", ())), "msg": msg, "type": err.get("type")})
     return out
+
+
+def invalid_item_body(exc: ValidationError) -> dict[str, Any]:
+    """Problem document of one invalid item of a bulk request (422)."""
+    return problem_body(
+        422,
+        "validation_error",
+        "The item has invalid fields; see errors.",
+        errors=validation_errors(exc.errors()),
+    )
 
 
 async def _on_domain_error(_: Request, exc: Exception) -> Response:

@@ -41,7 +41,8 @@ RESERVE_BARE = (
     "UPDATE stock_levels SET reserved = reserved + $1"
     " WHERE sku_id = $2 AND on_hand - reserved >= $1"
 )
-# The statement of reservations._RESERVE_ALL, in asyncpg's placeholders.
+# A reservation as one statement (UPDATE then INSERT), the shape the domain service used
+# before stock could be taken at commit; kept as the same-transaction comparison row.
 RESERVE_WITH_LINE = f"""
     WITH l AS (
         UPDATE stock_levels AS l SET reserved = l.reserved + $1

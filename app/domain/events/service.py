@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
-import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -62,24 +61,6 @@ async def append(
         stmt = stmt.on_conflict_do_nothing(index_elements=["dedupe_key"])
     result = await session.execute(stmt)
     return bool(result.rowcount)  # type: ignore[attr-defined]
-
-
-async def append_many(session: AsyncSession, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Write several events (``type``, ``store_id``, ``data``) in one statement."""
-    if not rows:
-        return
-    await session.execute(
-        sa.text(
-            "INSERT INTO events (type, store_id, data) SELECT t, s, d::jsonb FROM unnest("
-            "CAST(:types AS text[]), CAST(:stores AS bigint[]), CAST(:data AS text[])) "
-            "AS v(t, s, d)"
-        ),
-        {
-            "types": [r["type"] for r in rows],
-            "stores": [r["store_id"] for r in rows],
-            "data": [orjson.dumps(r["data"]).decode() for r in rows],
-        },
-    )
 
 
 async def feed(

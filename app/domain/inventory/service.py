@@ -25,7 +25,7 @@ from app.domain.inventory.schemas import (
 )
 from app.domain.sku import service as skus
 from app.domain.store import service as stores
-from app.errors import domain_error_body, problem_body, validation_errors
+from app.errors import domain_error_body, invalid_item_body
 from app.models import Stocktake, StocktakeLine
 
 _movements = sa.table(
@@ -262,16 +262,7 @@ async def sync_levels(
         try:
             valid[n] = StockLevelItem.model_validate(raw)
         except ValidationError as exc:
-            results[n] = BulkResult(
-                index=n,
-                status=422,
-                error=problem_body(
-                    422,
-                    "validation_error",
-                    "The item has invalid fields; see errors.",
-                    errors=validation_errors(exc.errors()),
-                ),
-            )
+            results[n] = BulkResult(index=n, status=422, error=invalid_item_body(exc))
     keys = sorted({(v.store_id, v.sku_code) for v in valid.values()})
     found: dict[tuple[int, str], int] = {}
     if keys:

@@ -29,7 +29,7 @@ from app.domain.order.intake import Clock, content_hash, dispatch_clock, line_re
 from app.domain.order.rules import Allocation, Status
 from app.domain.order.schemas import OrderCreate
 from app.domain.store.rules import DispatchPolicy, effective_policy
-from app.errors import domain_error_body, problem_body, validation_errors
+from app.errors import domain_error_body, invalid_item_body
 
 
 @dataclass
@@ -104,16 +104,7 @@ async def _take(
         try:
             data = OrderCreate.model_validate(value)
         except ValidationError as exc:
-            out[n] = BulkOutcome(
-                n,
-                422,
-                error=problem_body(
-                    422,
-                    "validation_error",
-                    "The order has invalid fields; see errors.",
-                    errors=validation_errors(exc.errors()),
-                ),
-            )
+            out[n] = BulkOutcome(n, 422, error=invalid_item_body(exc))
             continue
         # The buyer as sent (already validated, no extra keys) is what gets stored.
         items.append(_Item(n, data, content_hash(data), raw_buyer=value["buyer"]))

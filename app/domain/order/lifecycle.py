@@ -26,7 +26,7 @@ from app.domain.order.intake import dispatch_clock
 from app.domain.order.read import policies
 from app.domain.order.rules import Allocation, Status
 from app.domain.order.schemas import PayIn, ShipBulkItem, ShipIn, TrackingIn
-from app.errors import domain_error_body, problem_body, validation_errors
+from app.errors import domain_error_body, invalid_item_body
 from app.models import Order
 
 _orders = Order.__table__  # type: ignore[attr-defined]
@@ -311,16 +311,7 @@ async def ship_many(
         try:
             valid[n] = ShipBulkItem.model_validate(value)
         except ValidationError as exc:
-            results[n] = (
-                422,
-                None,
-                problem_body(
-                    422,
-                    "validation_error",
-                    "The item has invalid fields; see errors.",
-                    errors=validation_errors(exc.errors()),
-                ),
-            )
+            results[n] = (422, None, invalid_item_body(exc))
     # Orders in id order, so two concurrent batches lock them in the same order.
     for n in sorted(valid, key=lambda i: (valid[i].order_id, i)):
         item = valid[n]
