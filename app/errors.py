@@ -6,15 +6,17 @@ import logging
 from http import HTTPStatus
 from typing import Any
 
+import asyncpg
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from app.domain.errors import DomainError
+from app import dberrors
+from app.domain.errors import DomainError, ItemError
 
 logger = logging.getLogger("storeops.errors")
 
@@ -81,9 +83,17 @@ def domain_error_body(exc: DomainError) -> dict[str, Any]:
     )
 
 
+# How long a client should wait before retrying a 503 (the database comes back by itself).
+RETRY_AFTER_SECONDS = "1"
+
+
 def render_domain_error(exc: DomainError) -> Response:
     """Response for a typed business error."""
-    headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+    headers: dict[str, str] | None = None
+    if exc.status == 401:
+        headers = {"WWW-Authenticate": "Bearer"}
+    elif exc.status == 503:
+        headers = {"Retry-After": RETRY_AFTER_SECONDS}
     return problem_response(exc.status, domain_error_body(exc), headers)
 
 
@@ -110,6 +120,13 @@ def invalid_item_body(exc: ValidationError) -> dict[str, Any]:
         "The item has invalid fields; see errors.",
         errors=validation_errors(exc.errors()),
     )
+
+
+def item_problem(error: ItemError) -> dict[str, Any]:
+    """Problem document of one failed item of a bulk request."""
+    if isinstance(error, DomainError):
+        return domain_error_body(error)
+    return invalid_item_body(error)
 
 
 async def _on_domain_error(_: Request, exc: Exception) -> Response:
@@ -168,24 +185,32 @@ async def _on_unexpected(request: Request, exc: Exception) -> Response:
 
 
 async def _on_database_error(request: Request, exc: Exception) -> Response:
-    # SQLSTATE class 22 (data exception): a value from the request that PostgreSQL cannot
-    # hold, such as a NUL character or a number out of range. Anything else is a 500.
-    sqlstate = getattr(getattr(exc, "orig", None), "sqlstate", None) or ""
-    if sqlstate == "SO001":
-        # Stock taken at commit was gone, and so on every retry: the stock ran out.
-        body = problem_body(
-            409, "insufficient_stock", "The stock ran out while the request was committing."
+    # Either driver path, through the one translation: values PostgreSQL cannot hold are
+    # 422, constraint clashes the services' own codes, a lost database 503. Anything else
+    # is a 500.
+    typed = dberrors.translate(exc)
+    if typed is None:
+        return await _on_unexpected(request, exc)
+    if typed.status >= 500:
+        logger.warning(
+            "request.database_error code=%s sqlstate=%s path=%s error=%s",
+            typed.code,
+            getattr(dberrors.classify(exc), "sqlstate", None),
+            request.url.path,
+            type(exc).__name__,
         )
-        return problem_response(409, body)
-    if sqlstate.startswith("22"):
-        body = problem_body(
-            422,
-            "invalid_value",
-            "A value in the request cannot be stored (out of range, or an invalid character).",
-            errors=[{"loc": ["body"], "msg": "value cannot be stored", "type": "invalid_value"}],
-        )
-        return problem_response(422, body)
-    return await _on_unexpected(request, exc)
+    return render_domain_error(typed)
+
+
+# Everything either driver path raises: SQLAlchemy's wrapper and pool timeout, asyncpg's own
+# errors, and OSError for a server that refuses or drops connections.
+DATABASE_ERRORS: tuple[type[Exception], ...] = (
+    sa_exc.DBAPIError,
+    sa_exc.TimeoutError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    OSError,
+)
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -193,5 +218,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DomainError, _on_domain_error)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
-    app.add_exception_handler(DBAPIError, _on_database_error)
+    for error_class in DATABASE_ERRORS:
+        app.add_exception_handler(error_class, _on_database_error)
     app.add_exception_handler(Exception, _on_unexpected)

@@ -16,18 +16,14 @@ from typing import Any
 import orjson
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app import idempotency
+from app import dberrors, idempotency
 from app.auth import authenticate
 from app.domain.errors import DomainError
 from app.errors import render_domain_error
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-# Deadlock victim, serialization failure, or stock taken at commit found gone
-# (reservations.STOCK_GONE_AT_COMMIT): the retry runs on the exact, locking path.
-RETRYABLE = frozenset({"40P01", "40001", "SO001"})
 RETRIES = 3
 REPLAY_HEADER = "Idempotent-Replayed"
 # Errors that mean the work never started: not stored, so a corrected retry can proceed.
@@ -90,13 +86,17 @@ def _write_handler(handler: Handler) -> Handler:
         for tries_left in range(RETRIES, -1, -1):
             try:
                 return await attempt(request)
-            except DBAPIError as exc:
-                # Deadlock victim or serialization failure: nothing was committed, so the
-                # whole request can run again on a fresh transaction.
-                sqlstate = getattr(exc.orig, "sqlstate", None)
-                if sqlstate not in RETRYABLE or not tries_left:
+            except Exception as exc:
+                # Deadlock victim, serialization failure, or stock taken at commit found gone
+                # (the retry runs on the exact, locking path), raised by either driver path
+                # or by COMMIT: nothing was committed, so the whole request can run again
+                # on a fresh transaction.
+                failure = dberrors.classify(exc)
+                if failure is None or not failure.retryable or not tries_left:
                     raise
-                logger.warning("request.retry sqlstate=%s path=%s", sqlstate, request.url.path)
+                logger.warning(
+                    "request.retry sqlstate=%s path=%s", failure.sqlstate, request.url.path
+                )
         raise AssertionError("unreachable")
 
     return run

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from pydantic import ValidationError
+
 
 class DomainError(Exception):
     """Base of every error the API reports on purpose."""
@@ -70,6 +72,22 @@ class RuleViolation(DomainError):
 
     status = 422
     title = "Unprocessable content"
+
+
+class Unavailable(DomainError):
+    """A dependency (the database) cannot serve the request now; retrying later may work."""
+
+    status = 503
+    title = "Service unavailable"
+
+
+ItemError = DomainError | ValidationError
+"""Why one item of a bulk request failed: a business error, or invalid fields."""
+
+
+def item_status(error: ItemError) -> int:
+    """An item error's status: the business error's own, 422 for invalid fields."""
+    return 422 if isinstance(error, ValidationError) else error.status
 
 
 def not_found(kind: str, ident: object) -> NotFound:

@@ -6,7 +6,6 @@ from typing import Annotated
 
 import orjson
 from fastapi import APIRouter, Depends, Path, Query, Response
-from pydantic import AwareDatetime
 
 from app.auth import AnyRole, Principal, Role, require
 from app.domain.dispatch.rules import Risk
@@ -24,7 +23,8 @@ from app.domain.order.schemas import (
     ShipIn,
     TrackingIn,
 )
-from app.domain.types import NO_NUL
+from app.domain.types import NO_NUL, Instant
+from app.errors import item_problem
 from app.pagination import CursorParam, LimitParam, Page, decode_cursor, encode_cursor, page_of
 from app.routers._common import (
     ClockDep,
@@ -108,7 +108,7 @@ async def create_orders_bulk(
     results = [
         {"index": o.index, "status": o.status, "id": str(o.order_id)}
         if o.error is None
-        else {"index": o.index, "status": o.status, "error": o.error}
+        else {"index": o.index, "status": o.status, "error": item_problem(o.error)}
         for o in outcomes
     ]
     return Response(orjson.dumps({"results": results}), media_type="application/json")
@@ -131,7 +131,12 @@ async def ship_orders_bulk(
     outcomes = await lifecycle.ship_many(session, principal, body.items, clock.now())
     return BulkResults(
         results=[
-            BulkItemResult(index=n, status=status, id=order_id, error=error)
+            BulkItemResult(
+                index=n,
+                status=status,
+                id=order_id,
+                error=None if error is None else item_problem(error),
+            )
             for n, (status, order_id, error) in enumerate(outcomes)
         ]
     )
@@ -146,8 +151,8 @@ async def list_orders(
     status: Status | None = None,
     risk: Risk | None = None,
     allocation: Allocation | None = None,
-    placed_from: Annotated[AwareDatetime | None, Query(description="placed_at ≥ this.")] = None,
-    placed_to: Annotated[AwareDatetime | None, Query(description="placed_at < this.")] = None,
+    placed_from: Annotated[Instant | None, Query(description="placed_at ≥ this.")] = None,
+    placed_to: Annotated[Instant | None, Query(description="placed_at < this.")] = None,
     q: Annotated[
         str | None,
         Query(

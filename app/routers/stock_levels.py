@@ -7,8 +7,10 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 
 from app.auth import Principal, Role, require
+from app.domain.errors import item_status
 from app.domain.inventory import service
-from app.domain.inventory.schemas import BulkResults, StockLevelsSync
+from app.domain.inventory.schemas import BulkResult, BulkResults, StockLevelsSync
+from app.errors import item_problem
 from app.routers._common import ClockDep, IdempotencyKeyHeader, Session, problems
 from app.routing import TransactionalRoute
 
@@ -35,5 +37,12 @@ async def sync_stock_levels(
     Up to 1,000 items; one result per item in input order, and one bad item never fails
     the others (404 unknown SKU, 409 below what is reserved, 422 invalid item).
     """
-    results = await service.sync_levels(session, principal, body.items, clock.now())
-    return BulkResults(results=results)
+    outcomes = await service.sync_levels(session, principal, body.items, clock.now())
+    return BulkResults(
+        results=[
+            BulkResult(index=o.index, status=item_status(o.error), error=item_problem(o.error))
+            if isinstance(o, service.LevelFailure)
+            else o
+            for o in outcomes
+        ]
+    )

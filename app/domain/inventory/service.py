@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -10,9 +12,10 @@ import sqlalchemy as sa
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import dberrors
 from app.auth import Principal
 from app.domain import audit
-from app.domain.errors import DomainError, NotFound, RuleViolation, not_found
+from app.domain.errors import DomainError, ItemError, NotFound, RuleViolation, not_found
 from app.domain.inventory import ledger, levels, reservations, rules
 from app.domain.inventory.schemas import (
     BulkResult,
@@ -25,7 +28,6 @@ from app.domain.inventory.schemas import (
 )
 from app.domain.sku import service as skus
 from app.domain.store import service as stores
-from app.errors import domain_error_body, invalid_item_body
 from app.models import Stocktake, StocktakeLine
 
 _movements = sa.table(
@@ -248,21 +250,25 @@ async def get_stocktake(
     )
 
 
-def _item_error(index: int, exc: DomainError) -> BulkResult:
-    return BulkResult(index=index, status=exc.status, error=domain_error_body(exc))
+@dataclass(frozen=True, slots=True)
+class LevelFailure:
+    """An item of a level sync that failed alone, with its typed error."""
+
+    index: int
+    error: ItemError
 
 
 async def sync_levels(
     session: AsyncSession, principal: Principal, items: Sequence[dict[str, Any]], now: datetime
-) -> list[BulkResult]:
+) -> list[BulkResult | LevelFailure]:
     """Set absolute levels (ERP sync): one ``adjust`` per real change; items fail alone."""
-    results: dict[int, BulkResult] = {}
+    results: dict[int, BulkResult | LevelFailure] = {}
     valid: dict[int, StockLevelItem] = {}
     for n, raw in enumerate(items):
         try:
             valid[n] = StockLevelItem.model_validate(raw)
         except ValidationError as exc:
-            results[n] = BulkResult(index=n, status=422, error=invalid_item_body(exc))
+            results[n] = LevelFailure(n, exc)
     keys = sorted({(v.store_id, v.sku_code) for v in valid.values()})
     found: dict[tuple[int, str], int] = {}
     if keys:
@@ -279,18 +285,40 @@ async def sync_levels(
     for n, item in valid.items():
         sku_id = found.get((item.store_id, item.sku_code))
         if sku_id is None or not principal.sees_store(item.store_id):
-            results[n] = _item_error(
-                n,
-                NotFound(
-                    "sku_not_found",
-                    f"No SKU '{item.sku_code}' in store {item.store_id}.",
-                ),
+            results[n] = LevelFailure(
+                n, NotFound("sku_not_found", f"No SKU '{item.sku_code}' in store {item.store_id}.")
             )
         else:
             targets[n] = sku_id
+    levels_set = {n: valid[n].on_hand for n in targets}
+    try:
+        async with session.begin_nested():
+            results.update(await _set_levels(session, principal, targets, levels_set, now))
+    except Exception as exc:
+        # A change PostgreSQL refused: redo the items each under its own savepoint, so
+        # that item fails alone (the rare slow path).
+        if dberrors.item_error(exc) is None:
+            raise
+        results.update(
+            await _set_levels(session, principal, targets, levels_set, now, isolate=True)
+        )
+    return [results[n] for n in range(len(items))]
+
+
+async def _set_levels(
+    session: AsyncSession,
+    principal: Principal,
+    targets: dict[int, int],
+    on_hand: dict[int, int],
+    now: datetime,
+    *,
+    isolate: bool = False,
+) -> dict[int, BulkResult | LevelFailure]:
+    """Each item's ``adjust`` in SKU-id order; ``isolate``: each under a savepoint."""
+    results: dict[int, BulkResult | LevelFailure] = {}
     states = await levels.lock_states(session, targets.values())
     for n in sorted(targets, key=lambda i: (targets[i], i)):
-        sku_id, target = targets[n], valid[n].on_hand
+        sku_id, target = targets[n], on_hand[n]
         state = states[sku_id]
         if target == state.on_hand:
             results[n] = BulkResult(
@@ -298,19 +326,27 @@ async def sync_levels(
             )
             continue
         try:
-            recorded = await ledger.record(
-                session,
-                sku_id=sku_id,
-                kind="adjust",
-                delta=target - state.on_hand,
-                at=now,
-                reason="ERP stock sync",
-                api_key_id=principal.key_id,
-            )
+            async with session.begin_nested() if isolate else contextlib.nullcontext():
+                recorded = await ledger.record(
+                    session,
+                    sku_id=sku_id,
+                    kind="adjust",
+                    delta=target - state.on_hand,
+                    at=now,
+                    reason="ERP stock sync",
+                    api_key_id=principal.key_id,
+                )
+                settled = await ledger.settle(session, recorded.state)
         except DomainError as exc:
-            results[n] = _item_error(n, exc)
+            results[n] = LevelFailure(n, exc)
             continue
-        states[sku_id] = await ledger.settle(session, recorded.state)
+        except Exception as exc:
+            typed = dberrors.item_error(exc) if isolate else None
+            if typed is None:
+                raise
+            results[n] = LevelFailure(n, typed)
+            continue
+        states[sku_id] = settled
         results[n] = BulkResult(
             index=n,
             status=200,
@@ -319,4 +355,4 @@ async def sync_levels(
             changed=True,
             movement_id=str(recorded.movement_id),
         )
-    return [results[n] for n in range(len(items))]
+    return results

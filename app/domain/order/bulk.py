@@ -9,7 +9,7 @@ a handful of ``unnest`` statements whatever the batch size.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -19,9 +19,10 @@ import sqlalchemy as sa
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import dberrors
 from app.auth import Principal
 from app.db import driver
-from app.domain.errors import Conflict, DomainError, NotFound, RuleViolation
+from app.domain.errors import Conflict, DomainError, ItemError, NotFound, RuleViolation
 from app.domain.inventory import levels
 from app.domain.inventory.levels import STATE_COLUMNS, LevelState
 from app.domain.order import rules
@@ -29,7 +30,6 @@ from app.domain.order.intake import Clock, content_hash, dispatch_clock, line_re
 from app.domain.order.rules import Allocation, Status
 from app.domain.order.schemas import OrderCreate
 from app.domain.store.rules import DispatchPolicy, effective_policy
-from app.errors import domain_error_body, invalid_item_body
 
 
 @dataclass
@@ -47,12 +47,12 @@ class _Item:
 
 @dataclass(frozen=True, slots=True)
 class BulkOutcome:
-    """One item's result: ``status`` with the order id, or an error problem."""
+    """One item's result: ``status`` with the order id, or the typed error."""
 
     index: int
     status: int
     order_id: int | None = None
-    error: dict[str, Any] | None = None
+    error: ItemError | None = None
 
 
 class _Raced(Exception):
@@ -64,13 +64,27 @@ class _Contended(Exception):
 
 
 def _fail(index: int, exc: DomainError) -> BulkOutcome:
-    return BulkOutcome(index, exc.status, error=domain_error_body(exc))
+    return BulkOutcome(index, exc.status, error=exc)
 
 
 async def take_bulk(
     session: AsyncSession, principal: Principal, raw: list[Any], now: datetime
 ) -> list[BulkOutcome]:
     """Take up to 1,000 orders; one bad item never fails the others."""
+    try:
+        return await _take_batch(session, principal, raw, now)
+    except Exception as exc:
+        # A value that passed validation but that PostgreSQL refused (the set-based
+        # statements fail as a whole): find the culprit by taking the orders one by one.
+        if dberrors.item_error(exc) is None:
+            raise
+        return await _take_each(session, principal, raw, now)
+
+
+async def _take_batch(
+    session: AsyncSession, principal: Principal, raw: list[Any], now: datetime
+) -> list[BulkOutcome]:
+    """The batch under one savepoint, redone if it raced or must hold the locks."""
     optimistic = True
     for _attempt in range(4):
         try:
@@ -81,6 +95,26 @@ async def take_bulk(
         except _Contended:
             optimistic = False
     raise Conflict("conflict", "Orders of this batch are being taken concurrently; retry.")
+
+
+async def _take_each(
+    session: AsyncSession, principal: Principal, raw: list[Any], now: datetime
+) -> list[BulkOutcome]:
+    """The batch one order at a time, each under its own savepoint (the rare slow path)."""
+    out: list[BulkOutcome] = []
+    for n, value in enumerate(raw):
+        try:
+            one = await _take_batch(session, principal, [value], now)
+        except DomainError as exc:
+            out.append(_fail(n, exc))
+        except Exception as exc:
+            typed = dberrors.item_error(exc)
+            if typed is None:
+                raise
+            out.append(_fail(n, typed))
+        else:
+            out.append(replace(one[0], index=n))
+    return out
 
 
 async def _take(
@@ -104,7 +138,7 @@ async def _take(
         try:
             data = OrderCreate.model_validate(value)
         except ValidationError as exc:
-            out[n] = BulkOutcome(n, 422, error=invalid_item_body(exc))
+            out[n] = BulkOutcome(n, 422, error=exc)
             continue
         # The buyer as sent (already validated, no extra keys) is what gets stored.
         items.append(_Item(n, data, content_hash(data), raw_buyer=value["buyer"]))

@@ -10,11 +10,13 @@ from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import dberrors
 from app.auth import Principal
 from app.domain.dispatch import rules as dispatch
 from app.domain.errors import (
     Conflict,
     DomainError,
+    ItemError,
     PreconditionFailed,
     RuleViolation,
     not_found,
@@ -26,7 +28,6 @@ from app.domain.order.intake import dispatch_clock
 from app.domain.order.read import policies
 from app.domain.order.rules import Allocation, Status
 from app.domain.order.schemas import PayIn, ShipBulkItem, ShipIn, TrackingIn
-from app.errors import domain_error_body, invalid_item_body
 from app.models import Order
 
 _orders = Order.__table__  # type: ignore[attr-defined]
@@ -303,15 +304,15 @@ async def release(
 
 async def ship_many(
     session: AsyncSession, principal: Principal, raw: list[Any], now: datetime
-) -> list[tuple[int, int | None, dict[str, Any] | None]]:
+) -> list[tuple[int, int | None, ItemError | None]]:
     """Ship up to 1,000 orders, each alone: ``(status, order_id, error)`` in input order."""
-    results: dict[int, tuple[int, int | None, dict[str, Any] | None]] = {}
+    results: dict[int, tuple[int, int | None, ItemError | None]] = {}
     valid: dict[int, ShipBulkItem] = {}
     for n, value in enumerate(raw):
         try:
             valid[n] = ShipBulkItem.model_validate(value)
         except ValidationError as exc:
-            results[n] = (422, None, invalid_item_body(exc))
+            results[n] = (422, None, exc)
     # Orders in id order, so two concurrent batches lock them in the same order.
     for n in sorted(valid, key=lambda i: (valid[i].order_id, i)):
         item = valid[n]
@@ -319,7 +320,13 @@ async def ship_many(
             async with session.begin_nested():
                 await ship(session, principal, item.order_id, item, now)
         except DomainError as exc:
-            results[n] = (exc.status, item.order_id, domain_error_body(exc))
+            results[n] = (exc.status, item.order_id, exc)
+        except Exception as exc:
+            # A value PostgreSQL refused fails this item alone (its savepoint is gone).
+            typed = dberrors.item_error(exc)
+            if typed is None:
+                raise
+            results[n] = (typed.status, item.order_id, typed)
         else:
             results[n] = (200, item.order_id, None)
     return [results[n] for n in range(len(raw))]
