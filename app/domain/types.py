@@ -123,9 +123,33 @@ Note = Annotated[str, Field(max_length=2000, pattern=NO_NUL)]
 """Free text (reasons, notes); anything PostgreSQL can store."""
 
 
+# Instants the service can compute with: deadlines and windows add days to them, and
+# store-local dates shift them by up to 14 hours, so the ends of Python's range are kept
+# clear (year 1 with +14:00 or year 9999 with -10:00 cannot even be converted to UTC).
+MIN_INSTANT = datetime(1, 1, 2, tzinfo=UTC)
+MAX_INSTANT = datetime(9999, 1, 1, tzinfo=UTC)
+
+
 def _to_utc(value: datetime) -> datetime:
-    return value.astimezone(UTC)
+    try:
+        utc = value.astimezone(UTC)
+    except OverflowError:
+        # pydantic only turns ValueError into a validation error (PITFALLS.md).
+        raise ValueError("instant out of range (0001-01-02 to 9998-12-31 UTC)") from None
+    if not MIN_INSTANT <= utc < MAX_INSTANT:
+        raise ValueError("instant out of range (0001-01-02 to 9998-12-31 UTC)")
+    return utc
 
 
 Instant = Annotated[AwareDatetime, AfterValidator(_to_utc)]
 """A moment with an offset (required), kept in UTC: the same instant compares equal."""
+
+MAX_AMOUNT = Decimal("999999999999.99")
+"""The largest amount a ``numeric(14,2)`` column holds (it overflows at 10^12)."""
+
+
+def check_amount(value: Decimal, what: str) -> Decimal:
+    """``value`` if it fits the stored precision; ``ValueError`` naming ``what`` otherwise."""
+    if abs(value) > MAX_AMOUNT:
+        raise ValueError(f"{what} exceeds {MAX_AMOUNT}, the largest amount that can be stored")
+    return value

@@ -6,11 +6,11 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from app.domain.dispatch.rules import CARRIERS, Risk
 from app.domain.order.rules import Allocation, Flag, Status
-from app.domain.types import Id, Instant, NonNegativeMoney, Note, Text
+from app.domain.types import NO_NUL, Id, Instant, NonNegativeMoney, Note, Text, check_amount
 
 Carrier = Literal["SF", "ZTO", "YTO", "STO", "YD", "JT", "EMS", "JD", "DBL", "OTHER"]
 assert set(Carrier.__args__) == set(CARRIERS)  # type: ignore[attr-defined]
@@ -36,7 +36,7 @@ class ItemIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    sku_code: str | None = Field(default=None, min_length=1, max_length=64)
+    sku_code: str | None = Field(default=None, min_length=1, max_length=64, pattern=NO_NUL)
     sku_id: Id | None = None
     quantity: int = Field(ge=1, le=100_000)
     unit_price: NonNegativeMoney
@@ -45,6 +45,7 @@ class ItemIn(BaseModel):
     def _one_sku_reference(self) -> ItemIn:
         if (self.sku_code is None) == (self.sku_id is None):
             raise ValueError("give exactly one of sku_code or sku_id")
+        check_amount(self.unit_price * self.quantity, "unit_price × quantity")
         return self
 
 
@@ -53,7 +54,7 @@ class GroupBuyIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    group_id: Annotated[str, Field(min_length=1, max_length=64)]
+    group_id: Annotated[str, Field(min_length=1, max_length=64, pattern=NO_NUL)]
     formed_at: Instant | None = None
 
 
@@ -92,11 +93,28 @@ class OrderCreate(BaseModel):
     items: list[ItemIn] = Field(min_length=1, max_length=200)
     shipping_fee: NonNegativeMoney = Decimal("0.00")
     discount: NonNegativeMoney = Decimal("0.00")
-    coupon_code: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    coupon_code: Annotated[str, Field(min_length=1, max_length=64, pattern=NO_NUL)] | None = None
     promotion_ids: list[Id] | None = Field(default=None, max_length=20)
     group_buy: GroupBuyIn | None = None
     promised_ship_by: Instant | None = None
     allow_backorder: bool = True
+
+    @field_validator("items")
+    @classmethod
+    def _subtotal_fits(cls, items: list[ItemIn]) -> list[ItemIn]:
+        # numeric(14,2) overflows at 10^12: refuse the order here, naming the field,
+        # rather than at the INSERT (which would fail a whole bulk batch).
+        check_amount(sum((i.unit_price * i.quantity for i in items), Decimal(0)), "the subtotal")
+        return items
+
+    @field_validator("shipping_fee")
+    @classmethod
+    def _total_fits(cls, fee: Decimal, info: ValidationInfo) -> Decimal:
+        items: list[ItemIn] | None = info.data.get("items")
+        if items is not None:
+            subtotal = sum((i.unit_price * i.quantity for i in items), Decimal(0))
+            check_amount(subtotal + fee, "subtotal + shipping_fee")
+        return fee
 
     @model_validator(mode="after")
     def _times_in_order(self) -> OrderCreate:
@@ -127,7 +145,7 @@ class ShipIn(BaseModel):
     )
 
     carrier: Carrier
-    tracking_number: Annotated[str, Field(min_length=1, max_length=64)]
+    tracking_number: Annotated[str, Field(min_length=1, max_length=64, pattern=NO_NUL)]
     shipped_at: Instant | None = None
 
 
