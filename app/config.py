@@ -34,6 +34,10 @@ class Settings(BaseSettings):
     auth_cache_seconds: float = Field(default=2.0, ge=0, le=60)
     db_pool_size: int = Field(default=20, ge=1)
     db_max_overflow: int = Field(default=20, ge=0)
+    db_connect_timeout_seconds: float = Field(default=1.5, gt=0, le=60)
+    db_pool_timeout_seconds: float = Field(default=2.0, gt=0, le=60)
+    db_statement_timeout_seconds: float = Field(default=30.0, ge=0)
+    db_idle_in_transaction_timeout_seconds: float = Field(default=15.0, ge=0)
 
     @field_validator("database_url")
     @classmethod

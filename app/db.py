@@ -25,13 +25,38 @@ def _json_dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
+def _milliseconds(seconds: float) -> str:
+    return str(round(seconds * 1000))
+
+
+def connect_args(settings: Settings) -> dict[str, Any]:
+    """asyncpg connect arguments: a connect timeout and per-session timeouts.
+
+    ``statement_timeout`` bounds every statement; ``idle_in_transaction_session_timeout``
+    ends a session left idle inside a transaction, which would otherwise hold back the
+    event feed's horizon (and every lock it holds) for as long as its client is stuck.
+    """
+    return {
+        "timeout": settings.db_connect_timeout_seconds,
+        "server_settings": {
+            "statement_timeout": _milliseconds(settings.db_statement_timeout_seconds),
+            "idle_in_transaction_session_timeout": _milliseconds(
+                settings.db_idle_in_transaction_timeout_seconds
+            ),
+        },
+    }
+
+
 def create_engine(url: str, settings: Settings) -> AsyncEngine:
-    """An asyncpg engine that encodes JSONB with orjson."""
+    """An asyncpg engine that encodes JSONB with orjson; nothing waits on the database for
+    longer than the connect and pool timeouts."""
     return create_async_engine(
         to_async_url(url),
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
+        pool_timeout=settings.db_pool_timeout_seconds,
         pool_pre_ping=False,
+        connect_args=connect_args(settings),
         json_serializer=_json_dumps,
         json_deserializer=orjson.loads,
     )

@@ -34,6 +34,7 @@ from app.routers import (
     stocktakes,
     stores,
 )
+from app.routers._common import unavailable_response
 from app.worker import Sweeper
 
 DESCRIPTION = """
@@ -165,6 +166,9 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     return app
 
 
+_HTTP_METHODS = frozenset({"get", "put", "post", "delete", "patch", "head", "options"})
+
+
 def _add_problem_schema(app: FastAPI) -> None:
     original = app.openapi
 
@@ -178,6 +182,12 @@ def _add_problem_schema(app: FastAPI) -> None:
                 "bearer": {"type": "http", "scheme": "bearer", "description": "API key"}
             }
             schema["security"] = [{"bearer": []}]
+            # Any operation can meet a database outage: 503 is documented once, here.
+            unavailable = unavailable_response()
+            for path_item in schema.get("paths", {}).values():
+                for method, operation in path_item.items():
+                    if method in _HTTP_METHODS:
+                        operation.setdefault("responses", {}).setdefault("503", unavailable)
             app.openapi_schema = schema
         return app.openapi_schema
 

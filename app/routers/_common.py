@@ -73,7 +73,23 @@ _TITLES = {
     409: ("conflict", "Conflict"),
     412: ("version_mismatch", "Precondition failed"),
     422: ("validation_error", "Unprocessable content"),
+    503: ("database_unavailable", "Service unavailable"),
 }
+
+UNAVAILABLE_DESCRIPTION = (
+    "Service unavailable: the database cannot be reached (`database_unavailable`) or did "
+    "not answer in time (`database_timeout`). Retry after `Retry-After` seconds."
+)
+
+
+def unavailable_response() -> dict[str, Any]:
+    """The ``503`` every operation can answer while the database is down."""
+    response = problems(503)[503]
+    response["description"] = UNAVAILABLE_DESCRIPTION
+    response["headers"] = {
+        "Retry-After": {"description": "Seconds to wait.", "schema": {"type": "integer"}}
+    }
+    return response
 
 
 def problems(

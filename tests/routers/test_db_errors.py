@@ -290,3 +290,20 @@ async def test_raw_path_deadlock_is_retried(api: Api, monkeypatch: pytest.Monkey
     assert r.status_code == 200, r.text
     assert [x["status"] for x in r.json()["results"]] == [201]
     assert calls == 2
+
+
+async def test_every_operation_documents_503(api: Api) -> None:
+    schema = (await api.client.get("/openapi.json")).json()
+    operations = [
+        (path, method, op)
+        for path, item in schema["paths"].items()
+        for method, op in item.items()
+        if method in {"get", "put", "post", "delete", "patch"}
+    ]
+    assert len(operations) > 20
+    for path, method, op in operations:
+        documented = op["responses"].get("503")
+        assert documented is not None, (method, path)
+        content = documented["content"]["application/problem+json"]
+        assert content["schema"] == {"$ref": "#/components/schemas/Problem"}
+        assert content["example"]["code"] == "database_unavailable"
