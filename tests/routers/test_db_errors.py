@@ -307,3 +307,16 @@ async def test_every_operation_documents_503(api: Api) -> None:
         content = documented["content"]["application/problem+json"]
         assert content["schema"] == {"$ref": "#/components/schemas/Problem"}
         assert content["example"]["code"] == "database_unavailable"
+
+
+async def test_stock_that_overflows_its_column_is_422_not_500(api: Api) -> None:
+    """on_hand is an int4: the third receipt of 10^9 cannot be stored; the database refuses
+    it (SQLAlchemy path) and the answer is a clean 422, the balance untouched."""
+    store = await api.store()
+    sku = await stocked_sku(api, store["id"], 1_000_000_000)
+    body = {"sku_id": sku["id"], "kind": "receive", "quantity": 1_000_000_000}
+    r = await api.client.post("/v1/stock-movements", json=body, headers=ADMIN)
+    assert r.status_code == 201, r.text
+    r = await api.client.post("/v1/stock-movements", json=body, headers=ADMIN)
+    assert_problem(r, 422, "invalid_value")
+    assert (await stock(api, sku["id"]))["on_hand"] == 2_000_000_000
