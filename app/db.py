@@ -11,6 +11,8 @@ from typing import Any
 
 import orjson
 from fastapi import Request
+from sqlalchemy import event
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -50,7 +52,7 @@ def connect_args(settings: Settings) -> dict[str, Any]:
 def create_engine(url: str, settings: Settings) -> AsyncEngine:
     """An asyncpg engine that encodes JSONB with orjson; nothing waits on the database for
     longer than the connect and pool timeouts."""
-    return create_async_engine(
+    engine = create_async_engine(
         to_async_url(url),
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
@@ -60,6 +62,19 @@ def create_engine(url: str, settings: Settings) -> AsyncEngine:
         json_serializer=_json_dumps,
         json_deserializer=orjson.loads,
     )
+    event.listen(engine.sync_engine, "checkout", _discard_closed)
+    return engine
+
+
+def _discard_closed(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+    """Never hand out a pooled connection the server has already closed.
+
+    asyncpg notices a closed socket by itself (a server restart, an idle session ended), so
+    this costs no round trip, unlike ``pool_pre_ping``; the pool then opens a fresh one.
+    """
+    con = getattr(dbapi_connection, "driver_connection", None)
+    if con is not None and con.is_closed():
+        raise DisconnectionError("connection closed by the server")
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

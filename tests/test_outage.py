@@ -106,7 +106,15 @@ async def _timed(client: httpx.AsyncClient, method: str, url: str, **kw: Any) ->
 
 
 @pytest.fixture
-async def outage_app(server: Server, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Any]:
+def sweep_enabled() -> bool:
+    """Whether the app runs its (fast, counting) sweeper."""
+    return True
+
+
+@pytest.fixture
+async def outage_app(
+    server: Server, monkeypatch: pytest.MonkeyPatch, sweep_enabled: bool
+) -> AsyncIterator[Any]:
     """The app on the dedicated server, with a fast sweeper that counts its runs."""
     await asyncio.to_thread(bootstrap.migrate, server.embedded.uri)
     runs: list[datetime] = []
@@ -124,6 +132,7 @@ async def outage_app(server: Server, monkeypatch: pytest.MonkeyPatch) -> AsyncIt
         access_log=False,
         log_level="CRITICAL",
         sweep_interval_seconds=0.2,
+        sweep_enabled=sweep_enabled,
         auth_cache_seconds=0,
         db_pool_size=4,
         db_max_overflow=2,
@@ -230,3 +239,45 @@ async def test_database_outage_fails_fast_and_recovers(outage_app: Any, server: 
                 assert [line["reserved"] for line in items[0]["items"]] == [1]
         stock = (await client.get(f"/v1/skus/{sku_id}/stock", headers=ADMIN)).json()
         assert stock["reserved"] == present
+
+
+async def _setup(client: httpx.AsyncClient, stock: int) -> tuple[str, str]:
+    r = await client.post(
+        "/v1/stores", json={"code": "idle", "name": "店", "platform": "pdd"}, headers=ADMIN
+    )
+    store_id: str = r.json()["id"]
+    r = await client.post(
+        "/v1/skus",
+        json={"store_id": store_id, "sku_code": "T-1", "title": "茶", "price": "1.00"},
+        headers=ADMIN,
+    )
+    sku_id: str = r.json()["id"]
+    r = await client.post(
+        "/v1/stock-movements",
+        json={"sku_id": sku_id, "kind": "receive", "quantity": stock},
+        headers=ADMIN,
+    )
+    assert r.status_code == 201, r.text
+    return store_id, sku_id
+
+
+@pytest.mark.parametrize("sweep_enabled", [False])
+async def test_restart_while_idle_costs_no_request(outage_app: Any, server: Server) -> None:
+    """Pooled connections the restart closed are dropped at checkout, not handed to the
+    next requests (nothing else touches the pool here: the sweeper is off)."""
+    transport = httpx.ASGITransport(app=outage_app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://storeops.test") as client:
+        store_id, sku_id = await _setup(client, 1000)
+        line = [{"sku_id": sku_id, "quantity": 1, "unit_price": "1.00"}]
+
+        async def order() -> int:
+            body = order_body(store_id, line)
+            return (await client.post("/v1/orders", json=body, headers=ADMIN)).status_code
+
+        # Several pooled connections in use at once, then all of them closed by a restart.
+        assert await asyncio.gather(*[order() for _ in range(6)]) == [201] * 6
+        await asyncio.to_thread(server.stop)
+        await asyncio.to_thread(server.start)
+        assert [await order() for _ in range(6)] == [201] * 6
+        reads = [(await client.get("/v1/skus", headers=ADMIN)).status_code for _ in range(6)]
+        assert reads == [200] * 6
