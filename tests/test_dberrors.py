@@ -14,6 +14,7 @@ from app import dberrors
 from app.config import to_async_url
 from app.dberrors import Kind
 from app.domain.errors import Conflict, RuleViolation, Unavailable
+from app.domain.inventory import reservations
 
 # Each statement fails in its own way on the migrated schema.
 CASES: list[tuple[str | tuple[str, str], Kind, type[Exception], str]] = [
@@ -140,3 +141,21 @@ def test_connection_failures_are_unavailable(exc: Exception) -> None:
 def test_unrelated_errors_are_not_database_errors() -> None:
     others: list[Any] = [ValueError("x"), KeyError("k"), asyncpg.InterfaceError("in use")]
     assert [dberrors.classify(e) for e in others] == [None, None, None]
+
+
+async def test_every_mapped_constraint_exists(engine: AsyncEngine) -> None:
+    """A renamed constraint would silently turn its clash back into a generic answer."""
+    async with engine.connect() as conn:
+        names = set(
+            (
+                await conn.exec_driver_sql(
+                    "SELECT conname FROM pg_constraint UNION "
+                    "SELECT relname FROM pg_class WHERE relkind = 'i'"
+                )
+            ).scalars()
+        )
+    assert set(dberrors._CONSTRAINT_ERRORS) <= names
+
+
+def test_stock_gone_sqlstate_is_the_triggers() -> None:
+    assert dberrors.STOCK_GONE_AT_COMMIT == reservations.STOCK_GONE_AT_COMMIT
