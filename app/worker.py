@@ -18,7 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from app import idempotency
+from app import dberrors, idempotency
 from app.domain.clock import Clock
 from app.domain.dispatch.sweep import sweep_orders
 from app.domain.inventory.sweep import refresh_all_thresholds
@@ -124,8 +124,14 @@ class Sweeper:
                 )
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                logger.exception("sweep.failed")
+            except Exception as exc:
+                # The loop outlives any failure; a database outage is expected and brief,
+                # so it is one line per tick rather than a traceback.
+                failure = dberrors.classify(exc)
+                if failure is not None and failure.kind is dberrors.Kind.UNAVAILABLE:
+                    logger.warning("sweep.database_unavailable error=%s", type(exc).__name__)
+                else:
+                    logger.exception("sweep.failed")
                 continue
             if report is not None:
                 logger.info("sweep.done report=%s", report)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import shutil
 import time
 import uuid
@@ -130,7 +131,7 @@ async def outage_app(
         database_url=server.embedded.uri,
         admin_key=ADMIN_SECRET,
         access_log=False,
-        log_level="CRITICAL",
+        log_level="WARNING",
         sweep_interval_seconds=0.2,
         sweep_enabled=sweep_enabled,
         auth_cache_seconds=0,
@@ -139,8 +140,25 @@ async def outage_app(
     )
     app = create_app(settings, clock=SettableClock())
     app.state.sweep_runs = runs
-    async with app.router.lifespan_context(app):
-        yield app
+    app.state.sweep_logs = logs = _Collect()
+    sweeper_log = logging.getLogger("storeops.worker")
+    sweeper_log.addHandler(logs)
+    try:
+        async with app.router.lifespan_context(app):
+            yield app
+    finally:
+        sweeper_log.removeHandler(logs)
+
+
+class _Collect(logging.Handler):
+    """Keeps the messages of the records it sees."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
 
 
 async def test_database_outage_fails_fast_and_recovers(outage_app: Any, server: Server) -> None:
@@ -219,6 +237,10 @@ async def test_database_outage_fails_fast_and_recovers(outage_app: Any, server: 
         runs_after = len(outage_app.state.sweep_runs)
         await asyncio.sleep(0.6)
         assert len(outage_app.state.sweep_runs) > runs_after
+        # The outage was logged as such by the sweeper, without a traceback per tick.
+        sweep_logs = outage_app.state.sweep_logs.messages
+        assert any(m.startswith("sweep.database_unavailable") for m in sweep_logs), sweep_logs
+        assert not [m for m in sweep_logs if m.startswith("sweep.failed")], sweep_logs
 
         # Every request answered fast with 201 or 503, never anything else.
         outcomes = {(s, c) for _, s, c, _ in load.sent}
