@@ -202,12 +202,32 @@ async def test_ship_bulk_item_refused_by_the_database_fails_alone(
     assert (await stock(api, sku["id"]))["on_hand"] == 1
 
 
-async def test_ship_bulk_nul_tracking_number_is_422(api: Api) -> None:
-    items = [{"order_id": "1", "carrier": "YTO", "tracking_number": "YT\x00"}]
+async def test_ship_bulk_poisoned_items_fail_alone(api: Api) -> None:
+    store = await api.store()
+    sku = await stocked_sku(api, store["id"], 2)
+    ids = []
+    for _ in range(2):
+        r = await api.client.post(
+            "/v1/orders", json=order_body(store["id"], _line(sku)), headers=ADMIN
+        )
+        ids.append(r.json()["id"])
+    items = [
+        {"order_id": ids[0], "carrier": "YTO", "tracking_number": "YT0000000000021"},
+        {"order_id": ids[1], "carrier": "YTO", "tracking_number": "YT\x00"},
+        {
+            "order_id": ids[1],
+            "carrier": "YTO",
+            "tracking_number": "YT0000000000022",
+            "shipped_at": EXTREME_INSTANTS[0],
+        },
+        {"order_id": ids[1], "carrier": "YTO", "tracking_number": "YT0000000000023"},
+    ]
     r = await api.client.post("/v1/orders/ship-bulk", json={"items": items}, headers=ADMIN)
-    result = r.json()["results"][0]
-    assert result["status"] == 422
-    assert ["tracking_number"] in _locs(result["error"])
+    results = r.json()["results"]
+    assert [x["status"] for x in results] == [200, 422, 422, 200]
+    assert ["tracking_number"] in _locs(results[1]["error"])
+    assert ["shipped_at"] in _locs(results[2]["error"])
+    assert (await stock(api, sku["id"]))["on_hand"] == 0
 
 
 async def test_stock_levels_item_refused_by_the_database_fails_alone(
