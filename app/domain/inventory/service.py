@@ -327,26 +327,26 @@ async def _set_levels(
             continue
         try:
             async with session.begin_nested() if isolate else contextlib.nullcontext():
-                recorded = await ledger.record(
-                    session,
-                    sku_id=sku_id,
-                    kind="adjust",
-                    delta=target - state.on_hand,
-                    at=now,
-                    reason="ERP stock sync",
-                    api_key_id=principal.key_id,
-                )
-                settled = await ledger.settle(session, recorded.state)
-        except DomainError as exc:
-            results[n] = LevelFailure(n, exc)
-            continue
+                try:
+                    recorded = await ledger.record(
+                        session,
+                        sku_id=sku_id,
+                        kind="adjust",
+                        delta=target - state.on_hand,
+                        at=now,
+                        reason="ERP stock sync",
+                        api_key_id=principal.key_id,
+                    )
+                except DomainError as exc:  # below what is reserved: nothing was written
+                    results[n] = LevelFailure(n, exc)
+                    continue
+                states[sku_id] = await ledger.settle(session, recorded.state)
         except Exception as exc:
             typed = dberrors.item_error(exc) if isolate else None
             if typed is None:
                 raise
             results[n] = LevelFailure(n, typed)
             continue
-        states[sku_id] = settled
         results[n] = BulkResult(
             index=n,
             status=200,
