@@ -43,7 +43,8 @@ orders, after-sales tickets and promotions.
 
 * **Auth**: `Authorization: Bearer <api key>`. Roles `admin`, `operator`, `warehouse`,
   `integration`; keys are scoped to stores. Out-of-scope resources are `404`.
-* **Errors**: RFC 9457 `application/problem+json` with a stable `code`.
+* **Errors**: RFC 9457 `application/problem+json` with a stable `code`. While the database
+  is unreachable any operation answers `503` (`database_unavailable`) with `Retry-After`.
 * **Money**: decimal strings with two places (`"129.90"`), yuan.
 * **Lists**: `limit` (≤ 500) and `cursor` → `{items, next_cursor}`.
 * **Idempotency**: send `Idempotency-Key` on any write; a replay returns the first response
