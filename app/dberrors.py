@@ -23,8 +23,8 @@ from app.domain.errors import Conflict, DomainError, RuleViolation, Unavailable
 # 0005; reservations.STOCK_GONE_AT_COMMIT).
 STOCK_GONE_AT_COMMIT = "SO001"
 # The server went away or refused us: shutdown, crash, too many clients, starting up,
-# a session ended by idle_in_transaction_session_timeout.
-_UNAVAILABLE = frozenset({"57P01", "57P02", "57P03", "53300", "25P03"})
+# a session ended by idle_in_transaction_session_timeout or idle_session_timeout.
+_UNAVAILABLE = frozenset({"57P01", "57P02", "57P03", "57P05", "53300", "25P03"})
 _QUERY_CANCELED = "57014"
 
 
@@ -41,6 +41,7 @@ class Kind(StrEnum):
     CHECK = "check"
     FOREIGN_KEY = "foreign_key"
     NOT_NULL = "not_null"
+    """A required column left empty: a bug, not the request's fault (500)."""
     UNAVAILABLE = "unavailable"
     """No connection, or the connection was lost."""
     TIMEOUT = "timeout"
@@ -63,7 +64,7 @@ class DbFailure:
     @property
     def item_error(self) -> bool:
         """Caused by one item's values (a bulk request can fail that item alone)."""
-        return self.kind in (Kind.INVALID_VALUE, Kind.UNIQUE, Kind.CHECK, Kind.NOT_NULL)
+        return self.kind in (Kind.INVALID_VALUE, Kind.UNIQUE, Kind.CHECK)
 
 
 def _chain(exc: BaseException) -> list[BaseException]:
