@@ -127,6 +127,8 @@ async def _run_idempotent(
             headers={REPLAY_HEADER: "true"},
         )
     savepoint = await session.begin_nested()
+    # A route may set a body to store instead of its response's, without secrets (api keys).
+    request.state.replay_body = None
     try:
         response = await handler(request)
     except DomainError as exc:
@@ -144,8 +146,18 @@ async def _run_idempotent(
         api_key_id=principal.key_id,
         key=key,
         response=idempotency.StoredResponse(
-            response.status_code, bytes(response.body), response.headers.get("content-type")
+            response.status_code,
+            _replay_body(request, response),
+            response.headers.get("content-type"),
         ),
     )
     await session.commit()
     return response
+
+
+def _replay_body(request: Request, response: Response) -> bytes:
+    """The body kept for replays: the route's redacted one after success, else the response's."""
+    redacted: str | bytes | None = request.state.replay_body
+    if redacted is None or response.status_code >= 300:
+        return bytes(response.body)
+    return redacted.encode() if isinstance(redacted, str) else redacted
