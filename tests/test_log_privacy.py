@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 import sqlalchemy as sa
 
@@ -17,6 +18,7 @@ from app.db import driver
 from app.domain.store import service as store_service
 from app.log_safety import WithheldError, withheld
 from tests.helpers import ADMIN, ADMIN_SECRET, Api, unique
+from tests.routers.test_limits import served  # noqa: F401 (a fixture)
 
 PHONE = "13812348000"
 ADDRESS = "幸福路 77 号 Zqx-Addr-9931"
@@ -309,3 +311,20 @@ def test_uvicorn_access_line_has_no_query(app: Any) -> None:
     )
     assert PHONE not in record.getMessage()
     assert "/v1/orders?…" in record.getMessage()
+
+
+async def test_uvicorn_logs_a_500_without_its_values(
+    served: str,  # noqa: F811 (the fixture imported above)
+    logs: Records,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Starlette re-raises a handled 500 to the server, which logs the exception again.
+    async def plain(*_: Any) -> Any:
+        raise ValueError(f"buyer {PHONE} lives at {ADDRESS}")
+
+    monkeypatch.setattr(store_service, "get_visible", plain)
+    async with httpx.AsyncClient(base_url=served) as http:
+        r = await http.get("/v1/stores/1", headers=ADMIN)
+    assert r.status_code == 500
+    assert [r for r in logs.records if r.name.startswith("uvicorn") and r.exc_info]
+    assert leaks(logs.texts(), [PHONE, ADDRESS]) == []
