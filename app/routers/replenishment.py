@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
+from contextlib import aclosing
 from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from fastapi.responses import StreamingResponse
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.auth import Principal, Role, require
 from app.domain.inventory import reports
@@ -24,6 +24,7 @@ from app.domain.store import service as stores
 from app.pagination import CursorParam, LimitParam, decode_cursor, encode_cursor, page_of
 from app.routers._common import ClockDep, Session, path_id, problems
 from app.routing import TransactionalRoute
+from app.streaming import ClosingStreamingResponse, held_rows
 
 router = APIRouter(prefix="/v1/replenishment", tags=["inventory"], route_class=TransactionalRoute)
 
@@ -98,30 +99,34 @@ def csv_cells(row: ReplenishmentRow) -> list[str]:
     return cells
 
 
-async def csv_chunks(rows: AsyncIterator[ReplenishmentRow]) -> AsyncIterator[bytes]:
+async def csv_chunks(rows: AsyncGenerator[ReplenishmentRow]) -> AsyncGenerator[bytes]:
     """The CSV export, a few hundred rows at a time: a header of field names, one row a SKU."""
     out = io.StringIO()
     out.write(BOM)
     writer = csv.writer(out)
     writer.writerow(REPLENISHMENT_CSV_FIELDS)
     count = 0
-    async for row in rows:
-        writer.writerow(csv_cells(row))
-        count += 1
-        if count % CSV_CHUNK_ROWS == 0:
-            yield out.getvalue().encode("utf-8")
-            out.seek(0)
-            out.truncate()
+    # Closed with this generator, so a download stopped midway releases its cursor at once.
+    async with aclosing(rows):
+        async for row in rows:
+            writer.writerow(csv_cells(row))
+            count += 1
+            if count % CSV_CHUNK_ROWS == 0:
+                yield out.getvalue().encode("utf-8")
+                out.seek(0)
+                out.truncate()
     yield out.getvalue().encode("utf-8")
 
 
 async def _streamed_rows(
-    maker: async_sessionmaker[AsyncSession], store_ids: list[int] | None, now: datetime
-) -> AsyncIterator[ReplenishmentRow]:
+    engine: AsyncEngine, store_ids: list[int] | None, now: datetime
+) -> AsyncGenerator[ReplenishmentRow]:
     # Runs while the response is sent, after the request's own session has closed.
-    async with maker() as session:
-        async for row in reports.replenishment_rows(session, store_ids, now):
-            yield row
+    query, params = reports.replenishment_query(store_ids, now)
+    async with aclosing(held_rows(engine, query, params)) as batches:
+        async for batch in batches:
+            for row in batch:
+                yield reports.replenishment_row(row)
 
 
 @router.get(
@@ -162,8 +167,8 @@ async def get_replenishment(
     # Accept is read here rather than declared: OpenAPI ignores Accept header parameters.
     if wants_csv(request.headers.get("accept")):
         name = f"replenishment-{requested or 'all'}-{now:%Y-%m-%d}.csv"
-        return StreamingResponse(
-            csv_chunks(_streamed_rows(request.app.state.sessionmaker, store_ids, now)),
+        return ClosingStreamingResponse(
+            csv_chunks(_streamed_rows(request.app.state.engine, store_ids, now)),
             media_type=CSV_MEDIA_TYPE,
             headers={"Content-Disposition": f'attachment; filename="{name}"'},
         )

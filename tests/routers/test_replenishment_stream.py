@@ -6,12 +6,15 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from starlette.types import Message
 
+from app import streaming
 from app.domain.inventory.report_schemas import REPLENISHMENT_CSV_FIELDS, ReplenishmentRow
 from app.domain.inventory.reports import replenishment_position
 from app.pagination import encode_cursor
@@ -126,8 +129,15 @@ async def test_invalid_cursors_are_422(api: Api) -> None:
         assert_problem(r, 422, "invalid_cursor")
 
 
-async def asgi_get(app: Any, path: str, query: str, headers: dict[str, str]) -> list[Message]:
-    """The messages an ASGI GET sends (httpx's ASGI transport joins body chunks into one)."""
+async def asgi_get(
+    app: Any,
+    path: str,
+    query: str,
+    headers: dict[str, str],
+    on_body: Callable[[], Awaitable[None]] | None = None,
+) -> list[Message]:
+    """The messages an ASGI GET sends (httpx's ASGI transport joins body chunks into one);
+    ``on_body`` runs as each body chunk is sent (a slow or vanishing client)."""
     scope = {
         "type": "http",
         "asgi": {"version": "3.0"},
@@ -155,6 +165,8 @@ async def asgi_get(app: Any, path: str, query: str, headers: dict[str, str]) -> 
 
     async def send(message: Message) -> None:
         sent.append(message)
+        if on_body is not None and message["type"] == "http.response.body":
+            await on_body()
 
     await app(scope, receive, send)
     return sent
@@ -174,6 +186,67 @@ async def test_csv_is_streamed_in_chunks(api: Api, app: Any) -> None:
     assert len(rows) == 1 + 1_250
     codes = [row[rows[0].index("sku_code")] for row in rows[1:]]
     assert codes == sorted(codes)
+
+
+async def open_transactions(app: Any) -> int:
+    """Other sessions of this database inside a transaction (holding a snapshot)."""
+    async with app.state.engine.connect() as conn:
+        return int(
+            (
+                await conn.execute(
+                    sa.text(
+                        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                        "AND pid <> pg_backend_pid() AND (xact_start IS NOT NULL "
+                        "OR backend_xmin IS NOT NULL)"
+                    )
+                )
+            ).scalar_one()
+        )
+
+
+async def test_no_transaction_stays_open_while_the_client_reads(api: Api, app: Any) -> None:
+    store = await api.store()
+    await bulk_skus(app, store["id"], 1_250, on_hand=3)
+    seen: list[int] = []
+
+    async def slow_client() -> None:
+        seen.append(await open_transactions(app))
+
+    sent = await asgi_get(
+        app, "/v1/replenishment", f"store_id={store['id']}", CSV, on_body=slow_client
+    )
+    rows = b"".join(m.get("body", b"") for m in sent[1:]).decode("utf-8-sig").splitlines()
+    assert len(rows) == 1 + 1_250
+    # While each chunk went out, no transaction of the stream was open (the event feed's
+    # horizon never waits for a download).
+    assert len(seen) >= 6
+    assert seen == [0] * len(seen)
+
+
+async def test_a_client_gone_midway_closes_the_cursor(
+    api: Api, app: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = await api.store()
+    await bulk_skus(app, store["id"], 1_250, on_hand=3)
+    closed: list[str] = []
+    real_close = streaming._close
+
+    async def close(conn: Any, name: str) -> None:
+        await real_close(conn, name)
+        closed.append(name)
+
+    monkeypatch.setattr(streaming, "_close", close)
+
+    async def gone() -> None:
+        raise OSError("client went away")
+
+    with pytest.raises(OSError, match="went away"):
+        await asgi_get(app, "/v1/replenishment", f"store_id={store['id']}", CSV, on_body=gone)
+    assert len(closed) == 1
+    assert await open_transactions(app) == 0
+    # The pool's connections are fine afterwards.
+    rows = await csv_rows(api, store["id"])
+    assert len(rows) == 1_250
 
 
 async def test_formula_cells_are_neutralised(api: Api, app: Any) -> None:

@@ -3,7 +3,7 @@
 The low-stock list reads SKUs in id-ordered batches with one SQL statement per batch for
 balances, one GROUP BY for 28-day sales and one for backorders. The replenishment table
 sorts on figures derived from 28-day sales, so PostgreSQL computes and sorts it in one
-statement, read a page at a time (keyset) or streamed through a server-side cursor: the
+statement, read a page at a time (keyset) or streamed in batches (``app.streaming``): the
 service never holds a whole catalogue. Both apply the pure rules in Python. Thresholds are
 computed live from ``now`` (the cached ``stock_levels.threshold`` is only for crossing
 detection and may lag velocity changes between refreshes).
@@ -11,7 +11,7 @@ detection and may lag velocity changes between refreshes).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -173,9 +173,6 @@ _AFTER = (
     "CAST(:a_no_cover AS boolean), CAST(:a_cover AS bigint), CAST(:a_code AS text) "
     'COLLATE "C", CAST(:a_id AS bigint))'
 )
-# Rows fetched per round trip when the whole table is streamed (CSV).
-STREAM_BATCH = 500
-
 ReplenishmentPosition = tuple[int, int, int, str, int]
 """Where a row sorts: class rank, no cover (0/1), cover in tenths of a day, SKU code, id."""
 
@@ -193,12 +190,12 @@ def replenishment_position(row: ReplenishmentRow) -> ReplenishmentPosition:
     )
 
 
-def _replenishment_query(
+def replenishment_query(
     store_ids: list[int] | None,
     now: datetime,
     after: ReplenishmentPosition | None = None,
     limit: int | None = None,
-) -> tuple[Any, dict[str, Any]]:
+) -> tuple[sa.TextClause, dict[str, Any]]:
     """The table's rows in their order, computed and sorted by PostgreSQL.
 
     The sort key (velocity class and days of cover) is derived from 28-day sales, so the
@@ -232,7 +229,8 @@ def _replenishment_query(
     return sa.text(_REPLENISHMENT.format(scope=scope, after=where, limit=top)), params
 
 
-def _replenishment_row(r: Any) -> ReplenishmentRow:
+def replenishment_row(r: Any) -> ReplenishmentRow:
+    """A row of :func:`replenishment_query` as the table shows it (the rules applied)."""
     fig = _figures(r, {r.id: int(r.shipped)})
     back = int(r.backordered)
     return ReplenishmentRow(
@@ -266,16 +264,5 @@ async def replenishment_page(
     Active SKUs of ``store_ids`` (None: every store), hot, regular, slow; within a class
     fewest days of cover first (none last), then by SKU code.
     """
-    stmt, params = _replenishment_query(store_ids, now, after, limit + 1)
-    return [_replenishment_row(r) for r in await session.execute(stmt, params)]
-
-
-async def replenishment_rows(
-    session: AsyncSession, store_ids: list[int] | None, now: datetime
-) -> AsyncIterator[ReplenishmentRow]:
-    """The whole replenishment table in order, read through a server-side cursor."""
-    stmt, params = _replenishment_query(store_ids, now)
-    result = await session.stream(stmt, params, execution_options={"yield_per": STREAM_BATCH})
-    async for partition in result.partitions():
-        for r in partition:
-            yield _replenishment_row(r)
+    stmt, params = replenishment_query(store_ids, now, after, limit + 1)
+    return [replenishment_row(r) for r in await session.execute(stmt, params)]
