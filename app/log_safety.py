@@ -6,12 +6,13 @@ pydantic errors echo their input, a ``KeyError`` names the missing key. Starlett
 every handled ``500`` to the server, so uvicorn logs the same exception again.
 
 So every log record, from any library, is made by a record factory that replaces the
-record's exception with a stand-in chain: the same tracebacks (frames and code lines), the
-exception types and the database error fields that name no value (SQLSTATE, constraint,
-table, column), but no messages, except for the few built-in types whose messages describe
-code rather than data. The factory also withholds result rows that SQLAlchemy logs at
-DEBUG and the query string of uvicorn's access line (a search by phone number).
-Parameters of logged statements are hidden by the engine (``hide_parameters``).
+record's exception (and any exception among its arguments) with a stand-in chain: the same
+tracebacks (frames and code lines), the exception types and the database error fields that
+name no value (SQLSTATE, constraint, table, column), but no messages, except for the few
+built-in types whose messages describe code rather than data. The factory also withholds
+result rows that SQLAlchemy logs at DEBUG and the query string of uvicorn's access line (a
+search by phone number). Parameters of logged statements are hidden by the engine
+(``hide_parameters``).
 """
 
 from __future__ import annotations
@@ -88,6 +89,11 @@ def _make_safe(record: logging.LogRecord) -> None:
             stand_in = withheld(exc)
             record.exc_info = (WithheldError, stand_in, stand_in.__traceback__)
             record.exc_text = None
+    if isinstance(record.args, tuple) and any(isinstance(a, BaseException) for a in record.args):
+        # ``logger.warning("… error=%s", exc)`` would print the message too.
+        record.args = tuple(
+            _describe(a) if isinstance(a, BaseException) else a for a in record.args
+        )
     if record.name.startswith("sqlalchemy.engine") and record.msg in _ROW_MESSAGES:
         record.args = ("(row withheld)",)
     elif record.name == "uvicorn.access" and isinstance(record.args, tuple):

@@ -328,3 +328,18 @@ async def test_uvicorn_logs_a_500_without_its_values(
     assert r.status_code == 500
     assert [r for r in logs.records if r.name.startswith("uvicorn") and r.exc_info]
     assert leaks(logs.texts(), [PHONE, ADDRESS]) == []
+
+
+def test_exception_arguments_are_withheld(app: Any) -> None:
+    record = logging.getLogger("storeops.test").makeRecord(
+        "storeops.test",
+        logging.WARNING,
+        __file__,
+        1,
+        "db.error error=%s sqlstate=%s",
+        (KeyError(PHONE), "23505"),
+        None,
+    )
+    assert PHONE not in record.getMessage()
+    assert "builtins.KeyError (message withheld)" in record.getMessage()
+    assert record.getMessage().endswith("sqlstate=23505")
