@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import secrets
 import time
 from collections.abc import Callable
@@ -113,12 +114,14 @@ async def authenticate(
         return hit[1]
     row = (
         await session.execute(
-            sa.select(_keys.c.id, _keys.c.name, _keys.c.role, _keys.c.store_ids).where(
-                _keys.c.secret_hash == digest, _keys.c.revoked_at.is_(None)
-            )
+            sa.select(
+                _keys.c.id, _keys.c.name, _keys.c.role, _keys.c.store_ids, _keys.c.secret_hash
+            ).where(_keys.c.secret_hash == digest, _keys.c.revoked_at.is_(None))
         )
     ).one_or_none()
-    if row is None:
+    # Keys are found by the SHA-256 of the secret, so lookup timing can tell at most a prefix
+    # of a hash, never of a secret; the comparison that accepts the key is constant-time.
+    if row is None or not hmac.compare_digest(row.secret_hash, digest):
         raise Unauthorized("invalid_credentials", "The API key is unknown or revoked.")
     principal = Principal(
         key_id=row.id,

@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     db_statement_timeout_seconds: float = Field(default=30.0, ge=0)
     db_idle_in_transaction_timeout_seconds: float = Field(default=15.0, ge=0)
 
+    # Request bounds (issue 7 item 3): 8 MiB holds a full 1,000-order bulk batch many times.
+    max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
+
     @field_validator("database_url")
     @classmethod
     def _blank_is_unset(cls, value: str | None) -> str | None:

@@ -59,6 +59,8 @@ def create_engine(url: str, settings: Settings) -> AsyncEngine:
         pool_timeout=settings.db_pool_timeout_seconds,
         pool_pre_ping=False,
         connect_args=connect_args(settings),
+        # Statement parameters (phones, addresses, key hashes) never reach logs or error texts.
+        hide_parameters=True,
         json_serializer=_json_dumps,
         json_deserializer=orjson.loads,
     )

@@ -202,14 +202,15 @@ async def _on_database_error(request: Request, exc: Exception) -> Response:
     return render_domain_error(typed)
 
 
-# Everything either driver path raises: SQLAlchemy's wrapper and pool timeout, asyncpg's own
-# errors, and OSError for a server that refuses or drops connections.
+# Everything either driver path raises: SQLAlchemy's wrapper and pool timeout, and asyncpg's
+# own errors. An OSError (a server that refuses or drops connections) is translated by the
+# request transaction (app.routing), not here: a handler for OSError would also catch a client
+# that goes away in the middle of a streamed response.
 DATABASE_ERRORS: tuple[type[Exception], ...] = (
     sa_exc.DBAPIError,
     sa_exc.TimeoutError,
     asyncpg.PostgresError,
     asyncpg.InterfaceError,
-    OSError,
 )
 
 

@@ -8,6 +8,8 @@ from datetime import UTC, datetime
 
 import orjson
 
+from app import log_safety
+
 
 class JsonFormatter(logging.Formatter):
     """``{"at", "level", "logger", "event", …}``; ``event`` is the message's first word."""
@@ -31,7 +33,8 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure_logging(level: str) -> None:
-    """Send StoreOps logs to stderr as JSON lines."""
+    """Send StoreOps logs to stderr as JSON lines; no log record of the process carries data."""
+    log_safety.install()
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger("storeops")

@@ -16,6 +16,7 @@ from app.domain.clock import Clock, SystemClock
 from app.domain.inventory.hooks import on_allocation_change
 from app.domain.order import allocation as order_allocation
 from app.errors import install_error_handlers
+from app.limits import BodyLimitMiddleware, document_payload_too_large
 from app.logging import configure_logging
 from app.ops import install_ops
 from app.routers import (
@@ -144,6 +145,8 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     # Orders follow their reservations (backorders filled, stocktake shortfalls).
     on_allocation_change(order_allocation.follow)
     install_error_handlers(app)
+    # Inside the request-context middleware (added next, so outer): a 413 has a request id.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     install_ops(app, access_log=settings.access_log)
     # Orders first: routes are matched in order, and intake is the hottest path.
     for module in (
@@ -189,6 +192,7 @@ def _add_problem_schema(app: FastAPI) -> None:
                 for method, operation in path_item.items():
                     if method in _HTTP_METHODS:
                         operation.setdefault("responses", {}).setdefault("503", unavailable)
+            document_payload_too_large(schema)
             app.openapi_schema = schema
         return app.openapi_schema
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import time
 import uuid
 from importlib import resources
@@ -29,6 +30,9 @@ LATENCY = Histogram(
 
 router = APIRouter(include_in_schema=False)
 
+REQUEST_ID_RE = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+"""A client's ``X-Request-ID`` is kept only if it matches this (else a new one is made)."""
+
 
 class RequestContextMiddleware:
     """Request id (``X-Request-ID``), per-route metrics and one access-log line per request."""
@@ -42,7 +46,8 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
         incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
-        request_id = incoming[:64] if incoming.isprintable() and incoming else uuid.uuid4().hex
+        # Echoed in headers, bodies and logs: anything but a plain token gets a fresh id.
+        request_id = incoming if REQUEST_ID_RE.fullmatch(incoming) else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
         status = 500
         started = time.perf_counter()

@@ -19,6 +19,7 @@ T = TypeVar("T")
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
+MAX_TEXT_POSITION = 255
 
 
 class Page(BaseModel, Generic[T]):
@@ -49,8 +50,19 @@ def encode_cursor(kind: str, *values: Any) -> str:
     return base64.urlsafe_b64encode(orjson.dumps([kind, *values])).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str, kind: str, arity: int) -> list[Any]:
-    """Values of a cursor made by :func:`encode_cursor`; 422 ``invalid_cursor`` otherwise."""
+def _is_text_value(value: Any) -> bool:
+    """A text position (a sort key such as a SKU code)."""
+    # PostgreSQL text cannot hold NUL: such a cursor is invalid, not a database error.
+    return isinstance(value, str) and len(value) <= MAX_TEXT_POSITION and "\x00" not in value
+
+
+def decode_cursor(
+    cursor: str, kind: str, arity: int, *, text_at: frozenset[int] = frozenset()
+) -> list[Any]:
+    """Values of a cursor made by :func:`encode_cursor`; 422 ``invalid_cursor`` otherwise.
+
+    Values are bigint keys, except at the indexes in ``text_at``, which are short strings.
+    """
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         data = orjson.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
@@ -60,7 +72,9 @@ def decode_cursor(cursor: str, kind: str, arity: int) -> list[Any]:
         not isinstance(data, list)
         or len(data) != arity + 1
         or data[0] != kind
-        or not all(_is_key_value(v) for v in data[1:])
+        or not all(
+            _is_text_value(v) if i in text_at else _is_key_value(v) for i, v in enumerate(data[1:])
+        )
     ):
         raise RuleViolation(
             "invalid_cursor",

@@ -49,13 +49,29 @@ def _sessionmaker(request: Request) -> async_sessionmaker[AsyncSession]:
     return maker
 
 
+def _database_down(handler: Handler) -> Handler:
+    """An OSError while the transaction runs is a database that refuses or dropped the
+    connection: 503 ``database_unavailable`` (see app.dberrors)."""
+
+    async def run(request: Request) -> Response:
+        try:
+            return await handler(request)
+        except OSError as exc:
+            typed = dberrors.translate(exc)
+            if typed is None:
+                raise
+            raise typed from exc
+
+    return run
+
+
 def _read_handler(handler: Handler) -> Handler:
     async def run(request: Request) -> Response:
         async with _sessionmaker(request)() as session:
             request.state.session = session
             return await handler(request)
 
-    return run
+    return _database_down(run)
 
 
 async def _parse_json_fast(request: Request) -> None:
@@ -99,7 +115,7 @@ def _write_handler(handler: Handler) -> Handler:
                 )
         raise AssertionError("unreachable")
 
-    return run
+    return _database_down(run)
 
 
 async def _run_idempotent(
@@ -127,6 +143,8 @@ async def _run_idempotent(
             headers={REPLAY_HEADER: "true"},
         )
     savepoint = await session.begin_nested()
+    # A route may set a body to store instead of its response's, without secrets (api keys).
+    request.state.replay_body = None
     try:
         response = await handler(request)
     except DomainError as exc:
@@ -144,8 +162,18 @@ async def _run_idempotent(
         api_key_id=principal.key_id,
         key=key,
         response=idempotency.StoredResponse(
-            response.status_code, bytes(response.body), response.headers.get("content-type")
+            response.status_code,
+            _replay_body(request, response),
+            response.headers.get("content-type"),
         ),
     )
     await session.commit()
     return response
+
+
+def _replay_body(request: Request, response: Response) -> bytes:
+    """The body kept for replays: the route's redacted one after success, else the response's."""
+    redacted: str | bytes | None = request.state.replay_body
+    if redacted is None or response.status_code >= 300:
+        return bytes(response.body)
+    return redacted.encode() if isinstance(redacted, str) else redacted

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 
 from app.auth import Admin
 from app.domain.api_key import service
@@ -18,10 +18,21 @@ router = APIRouter(prefix="/v1/api-keys", tags=["api-keys"], route_class=Transac
 
 @router.post("", status_code=201, response_model=ApiKeyCreated, responses=problems(401, 403, 422))
 async def create_api_key(
-    body: ApiKeyCreate, principal: Admin, session: Session, _: IdempotencyKeyHeader = None
+    request: Request,
+    body: ApiKeyCreate,
+    principal: Admin,
+    session: Session,
+    _: IdempotencyKeyHeader = None,
 ) -> ApiKeyCreated:
-    """Create a key; its `secret` is in this response only (a hash is stored)."""
-    return await service.create(session, principal, body)
+    """Create a key; its `secret` is in this response only (a hash is stored).
+
+    A replay with the same `Idempotency-Key` answers the same key with `secret: null`:
+    the secret is not kept, not even with the stored response.
+    """
+    created = await service.create(session, principal, body)
+    # What the idempotency store keeps and replays: the key without its secret.
+    request.state.replay_body = created.model_copy(update={"secret": None}).model_dump_json()
+    return created
 
 
 @router.get("", response_model=Page[ApiKeyPublic], responses=problems(401, 403, 422))

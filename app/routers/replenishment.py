@@ -4,23 +4,34 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import AsyncGenerator
+from contextlib import aclosing
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.auth import Principal, Role, require
 from app.domain.inventory import reports
-from app.domain.inventory.report_schemas import REPLENISHMENT_CSV_FIELDS, ReplenishmentTable
+from app.domain.inventory.report_schemas import (
+    REPLENISHMENT_CSV_FIELDS,
+    ReplenishmentRow,
+    ReplenishmentTable,
+)
 from app.domain.inventory.rules import DEFAULT_COVER_DAYS
 from app.domain.store import service as stores
+from app.pagination import CursorParam, LimitParam, decode_cursor, encode_cursor, page_of
 from app.routers._common import ClockDep, Session, path_id, problems
 from app.routing import TransactionalRoute
+from app.streaming import ClosingStreamingResponse, held_rows
 
 router = APIRouter(prefix="/v1/replenishment", tags=["inventory"], route_class=TransactionalRoute)
 
 # Reports are not the warehouse app's (API.md, Auth).
 ReportReader = Annotated[Principal, Depends(require(Role.ADMIN, Role.OPERATOR, Role.INTEGRATION))]
 
+CURSOR_KIND = "replenishment"
 CSV_MEDIA_TYPE = "text/csv; charset=utf-8"
 # Excel only reads a CSV as UTF-8 (Chinese titles) when it starts with a byte-order mark.
 BOM = "\ufeff"
@@ -58,16 +69,64 @@ def wants_csv(accept: str | None) -> bool:
     return csv_q > 0 and csv_q >= _media_q(accept, "application/json")
 
 
-def to_csv(table: ReplenishmentTable) -> str:
-    """The table's items as CSV: a header row of field names, then one row per SKU."""
+# OWASP "CSV injection": a cell starting with one of these is a formula to a spreadsheet.
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+# Only free-text columns are neutralised: numbers keep their sign and stay numbers.
+TEXT_FIELDS = frozenset(
+    name for name, field in ReplenishmentRow.model_fields.items() if field.annotation is str
+)
+# Rows buffered before a chunk of the CSV is sent.
+CSV_CHUNK_ROWS = 200
+
+
+def neutralise_cell(value: str) -> str:
+    """A text cell a spreadsheet shows as text: formula-like values get a leading ``'``."""
+    return "'" + value if value.startswith(FORMULA_PREFIXES) else value
+
+
+def csv_cells(row: ReplenishmentRow) -> list[str]:
+    """One CSV line's cells; text cells neutralised, null as empty."""
+    data: dict[str, Any] = row.model_dump(mode="json")
+    cells = []
+    for name in REPLENISHMENT_CSV_FIELDS:
+        value = data[name]
+        if value is None:
+            cells.append("")
+        elif name in TEXT_FIELDS:
+            cells.append(neutralise_cell(value))
+        else:
+            cells.append(str(value))
+    return cells
+
+
+async def csv_chunks(rows: AsyncGenerator[ReplenishmentRow]) -> AsyncGenerator[bytes]:
+    """The CSV export, a few hundred rows at a time: a header of field names, one row a SKU."""
     out = io.StringIO()
     out.write(BOM)
     writer = csv.writer(out)
     writer.writerow(REPLENISHMENT_CSV_FIELDS)
-    for item in table.items:
-        data: dict[str, Any] = item.model_dump(mode="json")
-        writer.writerow("" if data[f] is None else data[f] for f in REPLENISHMENT_CSV_FIELDS)
-    return out.getvalue()
+    count = 0
+    # Closed with this generator, so a download stopped midway releases its cursor at once.
+    async with aclosing(rows):
+        async for row in rows:
+            writer.writerow(csv_cells(row))
+            count += 1
+            if count % CSV_CHUNK_ROWS == 0:
+                yield out.getvalue().encode("utf-8")
+                out.seek(0)
+                out.truncate()
+    yield out.getvalue().encode("utf-8")
+
+
+async def _streamed_rows(
+    engine: AsyncEngine, store_ids: list[int] | None, now: datetime
+) -> AsyncGenerator[ReplenishmentRow]:
+    # Runs while the response is sent, after the request's own session has closed.
+    query, params = reports.replenishment_query(store_ids, now)
+    async with aclosing(held_rows(engine, query, params)) as batches:
+        async for batch in batches:
+            for row in batch:
+                yield reports.replenishment_row(row)
 
 
 @router.get(
@@ -75,8 +134,10 @@ def to_csv(table: ReplenishmentTable) -> str:
     response_model=ReplenishmentTable,
     responses={
         200: {
-            "description": "The table as JSON, or as CSV (UTF-8 with a byte-order mark) "
-            "when `Accept: text/csv`.",
+            "description": "A page of the table as JSON, or the whole table as CSV (UTF-8 "
+            "with a byte-order mark, streamed) when `Accept: text/csv`. Text cells that a "
+            "spreadsheet would run as a formula (starting with `=`, `+`, `-`, `@`, tab or "
+            "CR) are prefixed with `'`; numbers are left as they are.",
             "content": {"text/csv": {"schema": {"type": "string"}, "example": _CSV_EXAMPLE}},
         },
         **problems(401, 403, 404, 422),
@@ -90,23 +151,42 @@ async def get_replenishment(
     store_id: Annotated[
         str | None, Query(description="Only this store (default: the key's scope).")
     ] = None,
+    limit: LimitParam = 50,
+    cursor: CursorParam = None,
 ) -> ReplenishmentTable | Response:
-    """Active SKUs with sales rate, cover and suggested order quantity, most urgent first."""
+    """Active SKUs with sales rate, cover and suggested order quantity, most urgent first.
+
+    JSON is paged (`limit`, `cursor` → `next_cursor`); CSV is the whole table in one
+    streamed download (`limit` and `cursor` do not apply). The order is computed live: a
+    SKU whose sales or stock change between two pages may move.
+    """
+    after = _position(cursor) if cursor else None
     requested = path_id(store_id, "store") if store_id is not None else None
     store_ids = await stores.store_filter(session, principal, requested)
     now = clock.now()
-    table = ReplenishmentTable(
-        store_id=requested,
-        generated_at=now,
-        cover_days=DEFAULT_COVER_DAYS,
-        items=await reports.replenishment(session, store_ids, now),
-    )
     # Accept is read here rather than declared: OpenAPI ignores Accept header parameters.
     if wants_csv(request.headers.get("accept")):
         name = f"replenishment-{requested or 'all'}-{now:%Y-%m-%d}.csv"
-        return Response(
-            content=to_csv(table).encode("utf-8"),
+        return ClosingStreamingResponse(
+            csv_chunks(_streamed_rows(request.app.state.engine, store_ids, now)),
             media_type=CSV_MEDIA_TYPE,
             headers={"Content-Disposition": f'attachment; filename="{name}"'},
         )
-    return table
+    rows = await reports.replenishment_page(session, store_ids, now, after, limit)
+    page = page_of(
+        rows, limit, lambda row: encode_cursor(CURSOR_KIND, *reports.replenishment_position(row))
+    )
+    return ReplenishmentTable(
+        store_id=requested,
+        generated_at=now,
+        cover_days=DEFAULT_COVER_DAYS,
+        items=page.items,
+        next_cursor=page.next_cursor,
+    )
+
+
+def _position(cursor: str) -> reports.ReplenishmentPosition:
+    rank, no_cover, cover, code, sku_id = decode_cursor(
+        cursor, CURSOR_KIND, 5, text_at=frozenset({3})
+    )
+    return rank, no_cover, cover, code, sku_id

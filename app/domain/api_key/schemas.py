@@ -40,4 +40,8 @@ class ApiKeyPublic(BaseModel):
 class ApiKeyCreated(ApiKeyPublic):
     """A new key, with its secret: shown this once, only a hash is stored."""
 
-    secret: str = Field(examples=["sk_4dT0…"])
+    secret: str | None = Field(
+        examples=["sk_4dT0…"],
+        description="The secret, in the first response only. A replay of the request with "
+        "the same `Idempotency-Key` returns the key with `secret: null` (it is not kept).",
+    )

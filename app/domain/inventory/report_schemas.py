@@ -167,6 +167,10 @@ class ReplenishmentTable(BaseModel):
         examples=[DEFAULT_COVER_DAYS],
     )
     items: list[ReplenishmentRow]
+    next_cursor: str | None = Field(
+        default=None,
+        description="Pass as `cursor` for the next page; null on the last page.",
+    )
 
 
 REPLENISHMENT_CSV_FIELDS: tuple[str, ...] = tuple(ReplenishmentRow.model_fields)

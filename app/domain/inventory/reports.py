@@ -1,16 +1,18 @@
 """Stock reports (DOMAIN.md §3): the low-stock list and the weekly replenishment table.
 
-Both read SKUs in id-ordered batches with one SQL statement per batch for balances, one
-GROUP BY for 28-day sales and one for backorders, then apply the pure rules in Python.
-Thresholds are computed live from ``now`` (the cached ``stock_levels.threshold`` is only
-for crossing detection and may lag velocity changes between refreshes).
+The low-stock list reads SKUs in id-ordered batches with one SQL statement per batch for
+balances, one GROUP BY for 28-day sales and one for backorders. The replenishment table
+sorts on figures derived from 28-day sales, so PostgreSQL computes and sorts it in one
+statement, read a page at a time (keyset) or streamed in batches (``app.streaming``): the
+service never holds a whole catalogue. Both apply the pure rules in Python. Thresholds are
+computed live from ``now`` (the cached ``stock_levels.threshold`` is only for crossing
+detection and may lag velocity changes between refreshes).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
@@ -137,58 +139,130 @@ async def low_stock(
     return found
 
 
-def _replenishment_key(row: ReplenishmentRow) -> tuple[int, bool, Decimal, str, int]:
+_REPLENISHMENT = """
+WITH figures AS (
+    SELECT s.id, s.store_id, s.sku_code, s.title, s.low_stock_threshold, s.lead_time_days,
+           s.safety_days, coalesce(l.on_hand, 0) AS on_hand, coalesce(l.reserved, 0) AS reserved,
+           coalesce(sh.units, 0) AS shipped, coalesce(bo.waiting, 0) AS backordered
+      FROM skus s
+      LEFT JOIN stock_levels l ON l.sku_id = s.id
+      LEFT JOIN LATERAL (
+            SELECT -SUM(m.quantity) AS units FROM stock_movements m
+             WHERE m.sku_id = s.id AND m.kind = 'ship' AND m.created_at >= :since) sh ON true
+      LEFT JOIN LATERAL (
+            SELECT SUM(r.requested - r.reserved) AS waiting FROM reservations r
+             WHERE r.sku_id = s.id AND r.status = 'open' AND r.reserved < r.requested) bo ON true
+     WHERE s.status = 'active' {scope}
+), keyed AS (
+    SELECT f.*,
+           CASE WHEN f.shipped >= CAST(:hot_units AS numeric) THEN 0
+                WHEN f.shipped < CAST(:slow_units AS numeric) THEN 2
+                ELSE 1 END AS class_rank,
+           f.shipped = 0 AS no_cover,
+           CASE WHEN f.shipped = 0 THEN 0
+                ELSE CAST(round((f.on_hand - f.reserved) * CAST(:window AS numeric)
+                                / f.shipped, 1) * 10 AS bigint) END AS cover_tenths,
+           f.sku_code COLLATE "C" AS code_c
+      FROM figures f
+)
+SELECT * FROM keyed {after}
+ ORDER BY class_rank, no_cover, cover_tenths, code_c, id
+{limit}"""
+_AFTER = (
+    "WHERE (class_rank, no_cover, cover_tenths, code_c, id) > (CAST(:a_rank AS int), "
+    "CAST(:a_no_cover AS boolean), CAST(:a_cover AS bigint), CAST(:a_code AS text) "
+    'COLLATE "C", CAST(:a_id AS bigint))'
+)
+ReplenishmentPosition = tuple[int, int, int, str, int]
+"""Where a row sorts: class rank, no cover (0/1), cover in tenths of a day, SKU code, id."""
+
+
+def replenishment_position(row: ReplenishmentRow) -> ReplenishmentPosition:
+    """The sort position of ``row``: hot, regular, slow; fewest days of cover (none last);
+    then SKU code (by code point) and id."""
     cover = row.days_of_cover
     return (
         _CLASS_ORDER[row.velocity_class],
-        cover is None,
-        cover if cover is not None else Decimal(0),
+        int(cover is None),
+        0 if cover is None else int(cover * 10),
         row.sku_code,
         row.sku_id,
     )
 
 
-async def replenishment(
-    session: AsyncSession, store_ids: list[int] | None, now: datetime
-) -> list[ReplenishmentRow]:
-    """The weekly replenishment table of the active SKUs of ``store_ids`` (None: every store).
+def replenishment_query(
+    store_ids: list[int] | None,
+    now: datetime,
+    after: ReplenishmentPosition | None = None,
+    limit: int | None = None,
+) -> tuple[sa.TextClause, dict[str, Any]]:
+    """The table's rows in their order, computed and sorted by PostgreSQL.
 
-    Sorted hot, regular, slow; within a class fewest days of cover first (none last), then
-    by SKU code.
+    The sort key (velocity class and days of cover) is derived from 28-day sales, so the
+    database sorts the whole scope and the service only ever holds a page or a batch.
     """
-    rows: list[ReplenishmentRow] = []
-    after: int | None = None
-    while True:
-        batch = await _sku_batch(session, store_ids, after, active_only=True)
-        if not batch:
-            break
-        after = batch[-1].id
-        ids = [r.id for r in batch]
-        shipped = await _shipped_28d(session, ids, now)
-        waiting = await reservations.backordered(session, ids)
-        for r in batch:
-            fig = _figures(r, shipped)
-            back = waiting.get(r.id, 0)
-            rows.append(
-                ReplenishmentRow(
-                    sku_id=r.id,
-                    store_id=r.store_id,
-                    sku_code=r.sku_code,
-                    title=r.title,
-                    velocity_class=fig.velocity_class,
-                    avg_daily_sales=rules.display_avg(fig.avg_daily_sales),
-                    on_hand=fig.on_hand,
-                    reserved=fig.reserved,
-                    available=fig.available,
-                    backordered=back,
-                    days_of_cover=rules.days_of_cover(fig.available, fig.avg_daily_sales),
-                    lead_time_days=fig.lead_time_days,
-                    safety_days=fig.safety_days,
-                    reorder_point=fig.reorder_point,
-                    suggested_qty=_suggested(fig, back),
-                )
-            )
-        if len(batch) < BATCH_SIZE:
-            break
-    rows.sort(key=_replenishment_key)
-    return rows
+    params: dict[str, Any] = {
+        "since": now - timedelta(days=rules.VELOCITY_WINDOW_DAYS),
+        "hot_units": rules.HOT_PER_DAY * rules.VELOCITY_WINDOW_DAYS,
+        "slow_units": rules.SLOW_PER_DAY * rules.VELOCITY_WINDOW_DAYS,
+        "window": rules.VELOCITY_WINDOW_DAYS,
+    }
+    scope = ""
+    if store_ids is not None:
+        scope = "AND s.store_id = ANY(CAST(:store_ids AS bigint[]))"
+        params["store_ids"] = store_ids
+    where = ""
+    if after is not None:
+        where = _AFTER
+        rank, no_cover, cover, code, sku_id = after
+        params |= {
+            "a_rank": rank,
+            "a_no_cover": bool(no_cover),
+            "a_cover": cover,
+            "a_code": code,
+            "a_id": sku_id,
+        }
+    top = ""
+    if limit is not None:
+        top = "LIMIT CAST(:limit AS bigint)"
+        params["limit"] = limit
+    return sa.text(_REPLENISHMENT.format(scope=scope, after=where, limit=top)), params
+
+
+def replenishment_row(r: Any) -> ReplenishmentRow:
+    """A row of :func:`replenishment_query` as the table shows it (the rules applied)."""
+    fig = _figures(r, {r.id: int(r.shipped)})
+    back = int(r.backordered)
+    return ReplenishmentRow(
+        sku_id=r.id,
+        store_id=r.store_id,
+        sku_code=r.sku_code,
+        title=r.title,
+        velocity_class=fig.velocity_class,
+        avg_daily_sales=rules.display_avg(fig.avg_daily_sales),
+        on_hand=fig.on_hand,
+        reserved=fig.reserved,
+        available=fig.available,
+        backordered=back,
+        days_of_cover=rules.days_of_cover(fig.available, int(r.shipped)),
+        lead_time_days=fig.lead_time_days,
+        safety_days=fig.safety_days,
+        reorder_point=fig.reorder_point,
+        suggested_qty=_suggested(fig, back),
+    )
+
+
+async def replenishment_page(
+    session: AsyncSession,
+    store_ids: list[int] | None,
+    now: datetime,
+    after: ReplenishmentPosition | None,
+    limit: int,
+) -> list[ReplenishmentRow]:
+    """``limit + 1`` rows of the weekly replenishment table (DOMAIN.md §3) after ``after``.
+
+    Active SKUs of ``store_ids`` (None: every store), hot, regular, slow; within a class
+    fewest days of cover first (none last), then by SKU code.
+    """
+    stmt, params = replenishment_query(store_ids, now, after, limit + 1)
+    return [replenishment_row(r) for r in await session.execute(stmt, params)]

@@ -117,11 +117,19 @@ def suggested_qty(
     return max(0, need - available + backordered)
 
 
-def days_of_cover(available: int, avg: Decimal) -> Decimal | None:
-    """``available / avg_daily_sales``; None when nothing sells."""
-    if avg == 0:
+def days_of_cover(
+    available: int, units_shipped: int, window_days: int = VELOCITY_WINDOW_DAYS
+) -> Decimal | None:
+    """``available / avg_daily_sales``, one place rounded half up; None when nothing sells.
+
+    Computed as ``available × window / units`` from integers: dividing by the rounded
+    ``avg_daily_sales`` turned exact halves such as 5.25 into 5.2499… (shown 5.2), and the
+    replenishment table sorts on this value in SQL, which must agree to the digit.
+    """
+    if units_shipped == 0:
         return None
-    return (Decimal(available) / avg).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
+    exact = Decimal(available * window_days) / Decimal(units_shipped)
+    return exact.quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
 
 
 def display_avg(avg: Decimal) -> Decimal:

@@ -215,20 +215,22 @@ def test_cover_days_default_is_14() -> None:
 
 
 @pytest.mark.parametrize(
-    ("available", "avg", "expected"),
+    ("available", "units_28d", "expected"),
     [
-        (50, Decimal(10), Decimal("5.0")),
-        (0, Decimal(10), Decimal("0.0")),
-        (10, Decimal(3), Decimal("3.3")),
-        (5, Decimal(2), Decimal("2.5")),
-        (1, Decimal(3) / 28, Decimal("9.3")),  # 9.333…
-        (3, Decimal(8), Decimal("0.4")),  # 0.375 rounds half up
-        (4, Decimal(0), None),
-        (0, Decimal(0), None),
+        (50, 280, Decimal("5.0")),  # 10/day
+        (0, 280, Decimal("0.0")),
+        (10, 84, Decimal("3.3")),  # 3/day
+        (5, 56, Decimal("2.5")),  # 2/day
+        (1, 3, Decimal("9.3")),  # 9.333…
+        (3, 224, Decimal("0.4")),  # 0.375 rounds half up
+        (6, 32, Decimal("5.3")),  # exactly 5.25: half up (not 5.2499… from a rounded average)
+        (10, 32, Decimal("8.8")),  # exactly 8.75
+        (4, 0, None),
+        (0, 0, None),
     ],
 )
-def test_days_of_cover(available: int, avg: Decimal, expected: Decimal | None) -> None:
-    got = rules.days_of_cover(available, avg)
+def test_days_of_cover(available: int, units_28d: int, expected: Decimal | None) -> None:
+    got = rules.days_of_cover(available, units_28d)
     assert got == expected
     if expected is not None:
         assert str(got) == str(expected)
