@@ -18,6 +18,7 @@ import sqlalchemy as sa
 
 from app.domain.dispatch import rules as dispatch_rules
 from app.domain.dispatch.board import BIN
+from app.domain.dispatch.sweep import compact_board
 from app.domain.order.rules import is_short_near_deadline
 from app.domain.store.rules import platform_default
 from app.models import Order, OrderLine
@@ -376,6 +377,122 @@ async def test_histogram_stays_small_and_compaction_keeps_the_sums(
     assert body["counts"] == {"on_track": 100, "at_risk": 0, "overdue": 0, "short": 0}
 
 
+# Histogram groups still holding delta rows: more than one row per (at_risk_bin, short) key.
+LOOSE = sa.text(
+    "SELECT store_id, deadline_bin FROM dispatch_board_counts GROUP BY store_id, deadline_bin "
+    "HAVING count(*) > count(DISTINCT (at_risk_bin, short)) ORDER BY 1, 2"
+)
+SUMS = sa.text(
+    "SELECT deadline_bin, at_risk_bin, short, sum(n), sum(unpenalized), sum(penalty), count(*) "
+    "FROM dispatch_board_counts WHERE store_id = :s GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
+)
+
+
+async def board_sums(app: Any, store_id: int) -> list[tuple[Any, ...]]:
+    """Per histogram key of a store: (bin, at-risk bin, short, n, unpenalized, penalty, rows)."""
+    async with app.state.engine.connect() as conn:
+        return [tuple(r) for r in await conn.execute(SUMS, {"s": store_id})]
+
+
+async def loose_groups(app: Any) -> list[tuple[Any, ...]]:
+    """Every (store, deadline bin) group of the histogram not yet compacted."""
+    async with app.state.engine.connect() as conn:
+        return [tuple(r) for r in await conn.execute(LOOSE)]
+
+
+async def test_sweep_compacts_the_histogram_and_the_counts_stay_exact(
+    api: Api, app: Any, clock: SettableClock
+) -> None:
+    store = await api.store("taobao")
+    store_id = int(store["id"])
+    rnd = random.Random("compact")
+    ids = await insert(app, store["id"], *random_orders(rnd, 80))
+    chosen = [int(v) for v in sorted(ids.values())]
+    # The dispatch sweep runs first and writes orders too: let it settle at T beforehand.
+    clock.set(T)
+    r = await api.client.post("/v1/admin/sweep", headers=ADMIN)
+    assert r.status_code == 200, r.text
+    # Writes one statement at a time, each appending delta rows; a fixed seed makes the
+    # trigger's own 1-in-8 compaction repeatable.
+    async with app.state.engine.connect() as conn:
+        await conn.execute(sa.text("SELECT setseed(0.5)"))
+        for n, order_id in enumerate(chosen):
+            change = ("penalty = penalty + 1", "status = 'shipped'", "allocation = 'short'")
+            await conn.execute(
+                sa.text(f"UPDATE orders SET {change[n % 3]} WHERE id = :id"), {"id": order_id}
+            )
+            await conn.commit()
+    rows = await stored_rows(app, store["id"])
+    instants = [T, T - 7 * M, T + 8 * M, T - 30 * H, T + 31 * H]
+
+    async def check() -> None:
+        for now in instants:
+            clock.set(now)
+            body = await get_board(api, store["id"], limit=500)
+            expected = brute_force(rows, now, "taobao")
+            assert body["counts"] == expected["counts"], now
+            assert body["penalty_accrued"] == expected["penalty_accrued"], now
+
+    await check()
+    before = await board_sums(app, store_id)
+    loose = await loose_groups(app)
+    assert [g for g in loose if g[0] == store_id], "the writes above left no delta rows"
+    assert any(key[-1] > 1 for key in before)
+
+    clock.set(T)
+    r = await api.client.post("/v1/admin/sweep", headers=ADMIN)
+    assert r.status_code == 200, r.text
+    assert r.json()["dispatch"] == {
+        "at_risk": 0,
+        "overdue": 0,
+        "fake_shipment_risk": 0,
+        "completed": 0,
+    }
+    assert r.json()["housekeeping"]["board_groups_compacted"] == len(loose)
+    assert await loose_groups(app) == []
+    after = await board_sums(app, store_id)
+    # One row per key now, and the same sums; keys that summed to nothing are gone.
+    assert {key[-1] for key in after} == {1}
+    assert [key[:-1] for key in after] == [key[:-1] for key in before if any(key[3:6])]
+    await check()
+    clock.set(T)
+    r = await api.client.post("/v1/admin/sweep", headers=ADMIN)
+    assert r.json()["housekeeping"]["board_groups_compacted"] == 0
+
+
+async def test_compaction_skips_a_group_another_transaction_is_compacting(
+    api: Api, app: Any
+) -> None:
+    store = await api.store("pdd")
+    store_id = int(store["id"])
+    due = [T + 30 * H, T + 40 * H]
+    await insert(app, store["id"], *(order(f"C{i}", due[i % 2]) for i in range(4)))
+    await execute(app, "UPDATE orders SET penalty = 1 WHERE store_id = :s", s=store_id)
+    await execute(
+        app, "UPDATE orders SET urgent = true, penalty = 2 WHERE store_id = :s", s=store_id
+    )
+    loose = await loose_groups(app)
+    mine = [g for g in loose if g[0] == store_id]
+    assert len(mine) == 2
+    busy = mine[0]
+    async with app.state.engine.connect() as holder:
+        # The lock dispatch_board_compact() takes for a group (migration 0004).
+        await holder.execute(
+            sa.text(
+                "SELECT pg_advisory_xact_lock(1684632420, "
+                "hashtext(CAST(:s AS bigint)::text || '@' || "
+                "extract(epoch FROM CAST(:b AS timestamptz))::text))"
+            ),
+            {"s": busy[0], "b": busy[1]},
+        )
+        compacted = await compact_board(app.state.sessionmaker)
+        await holder.rollback()
+    assert compacted == len(loose) - 1
+    assert await loose_groups(app) == [busy]
+    assert await compact_board(app.state.sessionmaker) == 1
+    assert await loose_groups(app) == []
+
+
 async def test_concurrent_writers_neither_block_nor_lose_counts(
     api: Api, app: Any, clock: SettableClock
 ) -> None:
@@ -409,7 +526,15 @@ async def test_concurrent_writers_neither_block_nor_lose_counts(
                     )
                 await conn.commit()
 
-    await asyncio.gather(*(writer(w) for w in range(8)))
+    writing = asyncio.gather(*(writer(w) for w in range(8)))
+    # The sweep's compaction runs alongside, so it meets appends and the triggers' compactions.
+    sweeps = 0
+    while not writing.done():
+        await compact_board(app.state.sessionmaker)
+        sweeps += 1
+        await asyncio.sleep(0)
+    await writing
+    assert sweeps > 1
     rows = await stored_rows(app, store["id"])
     for now in (T, T + 30 * H, T + 30 * H + BIN, T + 60 * H):
         clock.set(now)
