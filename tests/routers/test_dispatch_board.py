@@ -22,7 +22,6 @@ from app.domain.dispatch.sweep import compact_board
 from app.domain.order.rules import is_short_near_deadline
 from app.domain.store.rules import platform_default
 from app.models import Order, OrderLine
-from app.routers import dispatch_board, pick_list
 from tests.helpers import ADMIN, Api, SettableClock, assert_problem
 
 ORDERS = Order.__table__  # type: ignore[attr-defined]
@@ -39,18 +38,6 @@ BUYER = {
     "city": "杭州市",
     "address": "西湖区文三路 1 号",
 }
-
-
-@pytest.fixture(autouse=True)
-def _board_routes(app: Any) -> None:
-    """Mount the two routers on the session app unless main.py already does."""
-    # FastAPI keeps an included router as one entry (``original_router``), not its routes.
-    mounted = {id(getattr(route, "original_router", route)) for route in app.routes}
-    paths = {getattr(route, "path", None) for route in app.routes}
-    for router in (dispatch_board.router, pick_list.router):
-        if id(router) in mounted or any(route.path in paths for route in router.routes):
-            continue
-        app.include_router(router)
 
 
 def order(
