@@ -10,17 +10,14 @@ import random
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
-from app.domain.dispatch import rules as dispatch_rules
 from app.domain.dispatch.board import BIN
 from app.domain.dispatch.sweep import compact_board
-from app.domain.order.rules import is_short_near_deadline
-from app.domain.store.rules import platform_default
 from app.models import Order, OrderLine
 from tests.helpers import ADMIN, Api, SettableClock, assert_problem
 
@@ -51,7 +48,8 @@ def order(
     start = None if deadline is None else deadline - window
     at_risk = None
     if deadline is not None and start is not None:
-        at_risk = dispatch_rules.at_risk_from(start, deadline, platform_default("pdd"))
+        # DOMAIN.md §2: at risk once min(internal target 24 h, half the window) has elapsed.
+        at_risk = start + min(24 * H, window / 2)
     total = Decimal(cols.pop("total", "100.00"))
     return {
         "external_id": external_id,
@@ -205,9 +203,23 @@ async def test_taobao_penalty_is_ten_percent_clamped_and_recorded_penalties_win(
     assert sum(Decimal(i["penalty"]) for i in body["items"]) == Decimal("131.52")
 
 
+# DOMAIN.md §1, written out here rather than taken from app code: (rate, min, max) of the
+# late penalty; a fixed penalty is rate 0 with min = max.
+PENALTY = {
+    "pdd": (Decimal("0"), Decimal("3.00"), Decimal("3.00")),
+    "taobao": (Decimal("0.10"), Decimal("5.00"), Decimal("100.00")),
+}
+
+
+def late_penalty(platform: str, paid: Decimal) -> Decimal:
+    """``clamp(rate × paid_amount, min, max)`` rounded half up to the fen (DOMAIN.md §1)."""
+    rate, low, high = PENALTY[platform]
+    return min(max(rate * paid, low), high).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+
+
 def brute_force(rows: list[dict[str, Any]], now: datetime, platform: str) -> dict[str, Any]:
-    """Counts, penalty and item order of ``rows`` at ``now``, one order at a time."""
-    penalty = platform_default(platform).late_penalty
+    """Counts, penalty and item order of ``rows`` at ``now``, one order at a time, by the
+    rules of DOMAIN.md §1–§2 written out (an oracle independent of app code)."""
     counts = {"on_track": 0, "at_risk": 0, "overdue": 0, "short": 0}
     accrued = Decimal("0.00")
     keys = []
@@ -217,13 +229,14 @@ def brute_force(rows: list[dict[str, Any]], now: datetime, platform: str) -> dic
         short = r["allocation"] != "full"
         counts["short"] += short
         due, at_risk = r["dispatch_deadline"], r["at_risk_at"]
-        urgent = r["urgent"] or is_short_near_deadline(short, due, now)
+        # Short stock is urgent within 12 h of the deadline (or past it).
+        urgent = r["urgent"] or (short and due is not None and due - now <= 12 * H)
         if due is None:
             keys.append((3, not urgent, T, r["id"]))
             continue
         if now > due:
             group = "overdue"
-            accrued += r["penalty"] if r["penalty"] > 0 else penalty.amount(r["total"])
+            accrued += r["penalty"] if r["penalty"] > 0 else late_penalty(platform, r["total"])
         elif at_risk is not None and at_risk <= now:
             group = "at_risk"
         else:
