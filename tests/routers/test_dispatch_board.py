@@ -529,11 +529,12 @@ async def test_concurrent_writers_neither_block_nor_lose_counts(
     writing = asyncio.gather(*(writer(w) for w in range(8)))
     # The sweep's compaction runs alongside, so it meets appends and the triggers' compactions.
     sweeps = 0
-    while not writing.done():
-        await compact_board(app.state.sessionmaker)
-        sweeps += 1
-        await asyncio.sleep(0)
-    await writing
+    async with asyncio.timeout(60):  # a stuck writer fails the test instead of hanging it
+        while not writing.done():
+            await compact_board(app.state.sessionmaker)
+            sweeps += 1
+            await asyncio.sleep(0)
+        await writing
     assert sweeps > 1
     rows = await stored_rows(app, store["id"])
     for now in (T, T + 30 * H, T + 30 * H + BIN, T + 60 * H):
