@@ -42,7 +42,9 @@ async def _lock_waiters(conn: Any, n: int) -> None:
     # pg_locks splits a bigint advisory key into its high (classid) and low (objid) halves.
     waiting = sa.text(
         "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "
-        "AND classid::bigint = :hi AND objid::bigint = :lo"
+        "AND classid::bigint = :hi AND objid::bigint = :lo "
+        # Advisory locks are per database; other databases on the server sweep too.
+        "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
     )
     params = {"hi": SWEEP_LOCK_KEY >> 32, "lo": SWEEP_LOCK_KEY & 0xFFFF_FFFF}
     while (await conn.execute(waiting, params)).scalar_one() < n:
