@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app import dberrors, idempotency
 from app.domain.clock import Clock
-from app.domain.dispatch.sweep import sweep_orders
+from app.domain.dispatch.sweep import compact_board, sweep_orders
 from app.domain.inventory.sweep import refresh_all_thresholds
 
 logger = logging.getLogger("storeops.worker")
@@ -36,7 +36,10 @@ def _housekeeping(ttl_hours: int) -> Sweep:
         async with maker() as session:
             purged = await idempotency.purge_expired(session, ttl_hours)
             await session.commit()
-        return {"idempotency_keys_purged": purged}
+        return {
+            "idempotency_keys_purged": purged,
+            "board_groups_compacted": await compact_board(maker),
+        }
 
     return sweep
 

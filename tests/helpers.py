@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import itertools
+import json
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -87,3 +89,18 @@ def assert_problem(
     if code is not None:
         assert body["code"] == code, body
     return body
+
+
+VECTORS = Path(__file__).resolve().parent / "vectors"
+
+
+def vector_cases(name: str) -> list[dict[str, Any]]:
+    """The cases of ``tests/vectors/<name>.json``; a missing or empty file is an error, not a
+    reason to skip (see tests/vectors/README.md)."""
+    path = VECTORS / f"{name}.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"rule vectors {path} missing: copy them from shared/vectors/")
+    cases: list[dict[str, Any]] = json.loads(path.read_text(encoding="utf-8"))["cases"]
+    if not cases:
+        raise ValueError(f"rule vectors {path} hold no case")
+    return cases

@@ -22,7 +22,10 @@ router = APIRouter(prefix="/v1/admin", tags=["admin"], route_class=Transactional
                 "application/json": {
                     "example": {
                         "inventory": {"skus_checked": 1200, "thresholds_changed": 3},
-                        "housekeeping": {"idempotency_keys_purged": 0},
+                        "housekeeping": {
+                            "idempotency_keys_purged": 0,
+                            "board_groups_compacted": 12,
+                        },
                     }
                 }
             }

@@ -17,7 +17,7 @@ async def _drain(
     api: Api, store_id: str, after: str | None, limit: int = 7
 ) -> list[dict[str, Any]]:
     seen: list[dict[str, Any]] = []
-    while True:
+    for _ in range(1000):  # a cursor that never ends fails here instead of spinning
         params: dict[str, Any] = {"store_id": store_id, "limit": limit}
         if after:
             params["after"] = after
@@ -29,6 +29,7 @@ async def _drain(
             after = page["items"][-1]["id"]
         if page["next_cursor"] is None:
             return seen
+    pytest.fail("the feed kept returning a next_cursor")
 
 
 async def test_late_commit_is_not_skipped(api: Api, app: Any) -> None:
@@ -64,12 +65,22 @@ async def test_concurrent_writers_seen_exactly_once(api: Api, app: Any) -> None:
     seen: list[dict[str, Any]] = []
     after: str | None = None
     tasks = [asyncio.create_task(writer(n)) for n in range(total)]
-    while not all(t.done() for t in tasks) or len(seen) < total:
-        got = await _drain(api, str(store_id), after, limit=5)
-        if got:
-            seen.extend(got)
-            after = got[-1]["id"]
-        await asyncio.sleep(0.005)
+
+    async def consume() -> None:
+        nonlocal after
+        while not all(t.done() for t in tasks) or len(seen) < total:
+            got = await _drain(api, str(store_id), after, limit=5)
+            if got:
+                seen.extend(got)
+                after = got[-1]["id"]
+            await asyncio.sleep(0.005)
+
+    # A lost event would keep the consumer waiting for ever: give up after a generous bound.
+    try:
+        await asyncio.wait_for(consume(), timeout=30)
+    except TimeoutError:
+        missing = set(range(total)) - {e["data"]["n"] for e in seen}
+        pytest.fail(f"the feed never delivered events {sorted(missing)} (saw {len(seen)})")
     await asyncio.gather(*tasks)
     numbers = [e["data"]["n"] for e in seen]
     assert sorted(numbers) == list(range(total))

@@ -9,20 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from app.pagination import encode_cursor
-from app.routers import low_stock, replenishment
 from tests.helpers import ADMIN, Api, assert_problem, unique
-
-
-@pytest.fixture(autouse=True)
-def _report_routes(app: Any) -> None:
-    """Mount the report routers on the session app unless main.py already does."""
-    # FastAPI keeps an included router as one entry (``original_router``), not its routes.
-    mounted = {id(getattr(route, "original_router", route)) for route in app.routes}
-    paths = {getattr(route, "path", None) for route in app.routes}
-    for router in (low_stock.router, replenishment.router):
-        if id(router) in mounted or any(route.path in paths for route in router.routes):
-            continue
-        app.include_router(router)
 
 
 async def set_stock(

@@ -11,24 +11,11 @@ import pytest
 from fastapi.openapi.utils import get_openapi
 
 from app.domain.inventory.report_schemas import REPLENISHMENT_CSV_FIELDS
-from app.routers import low_stock, replenishment
 from app.routers.replenishment import wants_csv
 from tests.helpers import ADMIN, Api, assert_problem, unique
 from tests.routers.test_low_stock import bulk_skus, set_stock
 
 CSV = {**ADMIN, "Accept": "text/csv"}
-
-
-@pytest.fixture(autouse=True)
-def _report_routes(app: Any) -> None:
-    """Mount the report routers on the session app unless main.py already does."""
-    # FastAPI keeps an included router as one entry (``original_router``), not its routes.
-    mounted = {id(getattr(route, "original_router", route)) for route in app.routes}
-    paths = {getattr(route, "path", None) for route in app.routes}
-    for router in (low_stock.router, replenishment.router):
-        if id(router) in mounted or any(route.path in paths for route in router.routes):
-            continue
-        app.include_router(router)
 
 
 async def table(api: Api, store_id: str, headers: dict[str, str] | None = None) -> Any:

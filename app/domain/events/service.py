@@ -22,6 +22,7 @@ EVENT_TYPES = frozenset(
         "order.shipped",
         "order.fake_shipment_risk",
         "order.delivered",
+        "order.completed",
         "order.cancelled",
         "stock.low",
         "stock.out",

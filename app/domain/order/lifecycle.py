@@ -66,6 +66,23 @@ def _event_data(row: Any, **extra: Any) -> dict[str, Any]:
     return {"order_id": str(row.id), "external_id": row.external_id, **extra}
 
 
+def completed_key(order_id: int) -> str:
+    """The dedupe key of ``order.completed``: by hand or by the sweep, it is emitted once."""
+    return f"order:{order_id}:completed"
+
+
+def completed_data(
+    order_id: int, external_id: str, completed_at: datetime, *, auto: bool
+) -> dict[str, Any]:
+    """The data of ``order.completed``; ``auto`` when the sweep completed it (DOMAIN.md §2)."""
+    return {
+        "order_id": str(order_id),
+        "external_id": external_id,
+        "completed_at": completed_at.isoformat(),
+        "auto": auto,
+    }
+
+
 async def pay(
     session: AsyncSession,
     principal: Principal,
@@ -275,6 +292,13 @@ async def complete(
             "invalid_transition", f"Only a delivered order can be completed, not {row.status}."
         )
     await _update(session, row, now, status=Status.COMPLETED.value, completed_at=now)
+    await events.append(
+        session,
+        "order.completed",
+        row.store_id,
+        completed_data(row.id, row.external_id, now, auto=False),
+        dedupe_key=completed_key(row.id),
+    )
 
 
 async def hold(

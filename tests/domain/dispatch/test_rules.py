@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,8 +11,8 @@ import pytest
 from app.domain.dispatch import rules
 from app.domain.dispatch.rules import Risk
 from app.domain.store.rules import LatePenalty, effective_policy, platform_default
+from tests.helpers import vector_cases
 
-VECTORS = Path(__file__).resolve().parents[3].parent / "shared" / "vectors" / "dispatch.json"
 PLATFORMS = ("pdd", "taobao", "tmall", "douyin", "jd", "other")
 T = datetime(2026, 11, 11, 2, 0, tzinfo=UTC)
 H = timedelta(hours=1)
@@ -23,10 +21,7 @@ S = timedelta(seconds=1)
 
 
 def _cases() -> list[Any]:
-    if not VECTORS.exists():
-        return [pytest.param(None, marks=pytest.mark.skip(reason=f"{VECTORS} missing"))]
-    cases = json.loads(VECTORS.read_text(encoding="utf-8"))["cases"]
-    return [pytest.param(c, id=c["name"]) for c in cases]
+    return [pytest.param(c, id=c["name"]) for c in vector_cases("dispatch")]
 
 
 def _at(value: str | None) -> datetime | None:

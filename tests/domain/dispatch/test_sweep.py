@@ -16,13 +16,21 @@ from app.domain.dispatch import rules
 from app.domain.dispatch.sweep import BATCH, sweep_orders
 from app.domain.store.rules import DispatchPolicy, effective_policy
 from app.models import Order
-from tests.helpers import Api, unique
+from tests.helpers import ADMIN, Api, SettableClock, assert_problem, unique
 
 ORDERS = Order.__table__  # type: ignore[attr-defined]
 T = datetime(2026, 11, 11, 2, 0, tzinfo=UTC)
 H = timedelta(hours=1)
 D = timedelta(days=1)
 S = timedelta(seconds=1)
+# A whole buyer, so the read model the API returns can be built.
+BUYER = {
+    "name": "张三",
+    "phone": "13800138000",
+    "province": "浙江省",
+    "city": "杭州市",
+    "address": "西湖区文三路 1 号",
+}
 NOTHING = {"at_risk": 0, "overdue": 0, "fake_shipment_risk": 0, "completed": 0}
 
 
@@ -314,7 +322,9 @@ async def test_two_sweeps_at_once_emit_each_event_once(api: Api, app: Any) -> No
         "order.overdue": n_overdue,
         "order.at_risk": n_at_risk,
         "order.fake_shipment_risk": n_fake,
+        "order.completed": n_done,
     }
+    assert sorted(map(int, of_type(evs, "order.completed"))) == sorted(done)
     assert sorted(map(int, of_type(evs, "order.overdue"))) == sorted(overdue)
     assert sorted(map(int, of_type(evs, "order.at_risk"))) == sorted(at_risk)
     assert sorted(map(int, of_type(evs, "order.fake_shipment_risk"))) == sorted(fake)
@@ -468,4 +478,80 @@ async def test_auto_complete(api: Api, app: Any) -> None:
         T + 7 * D,
     ]
     assert [r.version for r in rows] == [2, 2, 1, 1, 2, 2]
-    assert await events_of(app, store) == []
+    # order.completed once per completed order (DOMAIN.md §2), at the sweep's instant.
+    assert await events_of(app, store) == [
+        ("order.completed", completed_data(row, at, auto=True))
+        for row, at in ((rows[1], T + 4 * D), (rows[0], T + 10 * D), (rows[4], T + 10 * D))
+    ]
+    assert await events_of(app, quick) == [
+        ("order.completed", completed_data(rows[5], T + 7 * D, auto=True))
+    ]
+
+
+def completed_data(row: Any, at: datetime, *, auto: bool) -> dict[str, Any]:
+    """The data of an ``order.completed`` event, spelled out as API.md's order events are."""
+    return {
+        "order_id": str(row.id),
+        "external_id": row.external_id,
+        "completed_at": at.isoformat(),
+        "auto": auto,
+    }
+
+
+async def test_completed_once_by_hand_or_by_one_of_two_sweepers(
+    api: Api, app: Any, clock: SettableClock
+) -> None:
+    """Hand completions race two sweeps: every order completes once, with one event."""
+    now = T + 30 * D
+    await sweep_orders(app.state.sessionmaker, now)  # settle every other test's orders first
+    store, _ = await new_store(api, "pdd")
+    delivered_at = now - 3 * D - H
+    ids = await insert_orders(
+        app,
+        store,
+        [
+            shipped(
+                now - 5 * D,
+                status="delivered",
+                picked_up_at=now - 5 * D,
+                delivered_at=delivered_at,
+                buyer=BUYER,
+            )
+            for _ in range(60)
+        ],
+    )
+    clock.set(now)
+
+    async def by_hand(order_id: int) -> int:
+        r = await api.client.post(f"/v1/orders/{order_id}/complete", headers=ADMIN)
+        if r.status_code != 200:
+            assert_problem(r, 409, "invalid_transition")
+        return r.status_code
+
+    results = await asyncio.gather(
+        sweep_orders(app.state.sessionmaker, now),
+        *(by_hand(i) for i in ids[::2]),
+        sweep_orders(app.state.sessionmaker, now),
+    )
+    first, *codes, second = results
+    assert isinstance(first, dict)
+    assert isinstance(second, dict)
+    evs = await events_of(app, store)
+    assert Counter(t for t, _ in evs) == {"order.completed": 60}
+    assert sorted(int(data["order_id"]) for _, data in evs) == sorted(ids)
+    by_sweep = [data for _, data in evs if data["auto"]]
+    assert len(by_sweep) == first["completed"] + second["completed"]
+    assert len(evs) - len(by_sweep) == codes.count(200)
+    rows = {r.id: r for r in await orders_of(app, ids)}
+    for _, data in evs:
+        row = rows[int(data["order_id"])]
+        assert data == completed_data(row, now, auto=data["auto"])
+        assert (row.status, row.completed_at, row.version) == ("completed", now, 2)
+    # Completing again by hand is a conflict and emits nothing.
+    assert_problem(
+        await api.client.post(f"/v1/orders/{ids[1]}/complete", headers=ADMIN),
+        409,
+        "invalid_transition",
+    )
+    assert await sweep_orders(app.state.sessionmaker, now) == NOTHING
+    assert len(await events_of(app, store)) == 60

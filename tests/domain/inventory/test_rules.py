@@ -3,17 +3,14 @@ low-stock / out-of-stock / delist transitions."""
 
 from __future__ import annotations
 
-import json
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from app.domain.inventory import rules
 from app.domain.inventory.rules import VelocityClass
-
-VECTORS = Path(__file__).resolve().parents[3] / ".." / "shared" / "vectors" / "replenishment.json"
+from tests.helpers import vector_cases
 
 HOT, REGULAR, SLOW = VelocityClass.HOT, VelocityClass.REGULAR, VelocityClass.SLOW
 
@@ -237,24 +234,18 @@ def test_days_of_cover(available: int, units_28d: int, expected: Decimal | None)
 
 
 # ---------------------------------------------------------------------------------------------
-# Shared vectors (/work/shared/vectors/replenishment.json)
+# Shared vectors (tests/vectors/replenishment.json, a copy of shared/vectors/)
 
 
 def _vector_cases() -> list[Any]:
-    if not VECTORS.exists():
-        return [
-            pytest.param(None, marks=pytest.mark.skip(reason=f"{VECTORS} missing"), id="missing")
-        ]
-    cases = json.loads(VECTORS.read_text(encoding="utf-8"))["cases"]
     return [
-        pytest.param(c, id=f"{c['units_shipped_last_28_days']}u-{c['available']}a") for c in cases
+        pytest.param(c, id=f"{c['units_shipped_last_28_days']}u-{c['available']}a")
+        for c in vector_cases("replenishment")
     ]
 
 
 @pytest.mark.parametrize("case", _vector_cases())
-def test_replenishment_vector(case: dict[str, Any] | None) -> None:
-    if case is None:
-        pytest.skip("replenishment vectors missing")
+def test_replenishment_vector(case: dict[str, Any]) -> None:
     expect = case["expect"]
     fig = figures(
         case["units_shipped_last_28_days"], on_hand=case["available"], lead=case["lead_time_days"]
@@ -276,9 +267,7 @@ def test_replenishment_vector(case: dict[str, Any] | None) -> None:
 
 
 def test_vectors_are_present_and_cover_every_class() -> None:
-    if not VECTORS.exists():
-        pytest.skip(f"{VECTORS} missing")
-    cases = json.loads(VECTORS.read_text(encoding="utf-8"))["cases"]
+    cases = vector_cases("replenishment")
     assert {c["expect"]["velocity_class"] for c in cases} == {"hot", "regular", "slow"}
 
 
