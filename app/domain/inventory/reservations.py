@@ -29,15 +29,19 @@ from app.domain.inventory.levels import STATE_COLUMNS, LevelState
 
 # The reservation row is written first, before the balance is touched: a balance row is
 # locked from the UPDATE that changes it until the end of the transaction. When plenty of
-# stock is left ($7: more than the threshold after this line and the session's earlier
-# deferred takes), the row is marked ``take_at_commit`` and a deferred trigger (migration
-# 0005) takes the stock inside COMMIT with the same conditional UPDATE, so a hot SKU's row
-# is locked only while committing; nothing can cross a low-stock line on that path.
+# stock is left (more than the threshold after this line and the session's earlier
+# deferred takes $7, no notification pending) and the caller does not ask for the exact
+# path ($8), the row is marked ``take_at_commit`` and a deferred trigger (migrations 0005,
+# 0006) takes the stock inside COMMIT under the same condition, so a hot SKU's row is
+# locked only while committing. The trigger refuses (SO001) any take that would cross a
+# line, because nothing applies transitions inside COMMIT: concurrent takes that together
+# reach the threshold are retried on the exact path, which emits the events.
 _HOLD = """
     WITH s AS (
         SELECT k.id, k.store_id, k.sku_code, k.status, k.delisted_by, l.on_hand, l.reserved,
                l.threshold, l.low_notified, l.out_notified,
-               l.on_hand - l.reserved - $7 - $2 > l.threshold AS later
+               NOT $8 AND l.on_hand - l.reserved - $7 - $2 > l.threshold
+               AND NOT l.low_notified AND NOT l.out_notified AS later
           FROM skus k JOIN stock_levels l ON l.sku_id = k.id WHERE k.id = $1
     ), r AS (
         INSERT INTO reservations (sku_id, store_id, line_ref, order_id, requested, reserved,
@@ -67,6 +71,28 @@ def _deferred(session: AsyncSession) -> dict[int, int]:
 def _forget_deferred(session: Session) -> None:
     """Deferred takes belong to one transaction: forget them when it ends."""
     session.info.pop("stock_taken_at_commit", None)
+
+
+# Runs the session's pending takes at commit now (each under its balance lock, refused
+# with SO001 if it would cross a line), then defers the trigger again for later rows.
+_SETTLE = (
+    "SET CONSTRAINTS reservations_take_stock IMMEDIATE; "
+    "SET CONSTRAINTS reservations_take_stock DEFERRED"
+)
+
+
+async def _settle(session: AsyncSession, sku_ids: Sequence[int]) -> None:
+    """Before the exact path touches a SKU this transaction will take at commit: take now.
+
+    The exact path locks the balance and applies transitions on what it sees; a take still
+    pending at commit would come on top of that, unseen, and then refuse to cross a line.
+    """
+    pending = _deferred(session)
+    if not any(pending.get(sku) for sku in sku_ids):
+        return
+    con = await driver(session)
+    await con.execute(_SETTLE)
+    pending.clear()
 
 
 _LOCK_STATES = f"""
@@ -112,10 +138,14 @@ class Reserved:
     state: LevelState
 
 
-async def reserve(session: AsyncSession, line: Line, *, allow_partial: bool) -> Reserved:
+async def reserve(
+    session: AsyncSession, line: Line, *, allow_partial: bool, exact: bool = False
+) -> Reserved:
     """Reserve a line; all or nothing unless ``allow_partial`` (the rest waits for stock).
 
-    Raises ``409 insufficient_stock`` when not all is available and partial is not allowed.
+    ``exact``: take the stock now, under the balance lock, even with plenty left (a retry
+    after a take at commit failed). Raises ``409 insufficient_stock`` when not all is
+    available and partial is not allowed.
     """
     if line.quantity <= 0:
         raise ValueError("quantity must be positive")
@@ -131,6 +161,7 @@ async def reserve(session: AsyncSession, line: Line, *, allow_partial: bool) -> 
         line.deadline,
         line.placed_at,
         owed,
+        exact,
     )
     if held is None:
         raise not_found("sku", line.sku_id)
@@ -151,6 +182,9 @@ async def reserve(session: AsyncSession, line: Line, *, allow_partial: bool) -> 
         return Reserved(
             held["reservation_id"], line.line_ref, line.sku_id, line.quantity, line.quantity, state
         )
+    if owed:
+        await _settle(session, [line.sku_id])
+        owed = 0
     taken = await con.fetchrow(_TAKE, line.sku_id, line.quantity, owed)
     if taken is not None:
         state = LevelState(
@@ -216,16 +250,18 @@ async def _reserve_partial(session: AsyncSession, line: Line) -> Reserved:
 
 
 async def reserve_lines(
-    session: AsyncSession, lines: Sequence[Line], *, allow_partial: bool
+    session: AsyncSession, lines: Sequence[Line], *, allow_partial: bool, exact: bool = False
 ) -> list[Reserved]:
     """Reserve several lines: balances locked in SKU-id order (no deadlocks), then one write.
 
-    All or nothing unless ``allow_partial``; results in input order.
+    All or nothing unless ``allow_partial``; results in input order. ``exact`` as in
+    :func:`reserve`.
     """
     if len(lines) == 1:
-        return [await reserve(session, lines[0], allow_partial=allow_partial)]
+        return [await reserve(session, lines[0], allow_partial=allow_partial, exact=exact)]
     if any(line.quantity <= 0 for line in lines):
         raise ValueError("quantity must be positive")
+    await _settle(session, [line.sku_id for line in lines])
     con = await driver(session)
     rows = await con.fetch(_LOCK_STATES, sorted({line.sku_id for line in lines}))
     states = {r["sku_id"]: levels.state_of_record(r) for r in rows}
