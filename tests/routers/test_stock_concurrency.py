@@ -92,10 +92,12 @@ async def test_backorder_order_is_never_refused_after_retries(api: Api, app: Any
     waiting = "SELECT count(*) FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))"
     blocker = con.get_server_pid()
 
+    # The first take is in place before the request starts.
+    await con.execute("BEGIN")
+    first: int = await con.fetchval(take_all, sku_id)
+
     async def adversary() -> int:
-        rounds = 0
-        await con.execute("BEGIN")
-        taken = await con.fetchval(take_all, sku_id)
+        rounds, taken = 0, first
         while not done.is_set():
             if not await watcher.fetchval(waiting, blocker):
                 await asyncio.sleep(0.001)
