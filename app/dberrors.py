@@ -137,7 +137,7 @@ def classify(exc: BaseException) -> DbFailure | None:
 _CONSTRAINT_ERRORS: dict[str, tuple[str, str]] = {
     "uq_skus_store_id_sku_code": ("duplicate_sku", "The SKU code already exists in the store."),
     "stores_code_key": ("duplicate_store_code", "The store code is taken."),
-    "uq_orders_store_id_external_id": (
+    "uq_orders_external_id_store_id": (
         "duplicate_order",
         "The order already exists in the store.",
     ),

@@ -28,6 +28,7 @@ SCENARIOS: dict[str, Scenario] = {
     dispatch_board.NAME: dispatch_board.run,
     intake.SINGLE: intake.run_single,
     intake.BULK: intake.run_bulk,
+    intake.HOT: intake.run_hot,
 }
 # Names that stand for several scenarios.
 GROUPS: dict[str, tuple[str, ...]] = {intake.NAME: intake.SCENARIOS}

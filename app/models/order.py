@@ -32,7 +32,8 @@ class Order(SQLModel, table=True):
 
     __tablename__ = "orders"
     __table_args__ = (
-        sa.UniqueConstraint("store_id", "external_id", name="uq_orders_store_id_external_id"),
+        # Intake retries (ON CONFLICT) and the q search by marketplace number (leading column).
+        sa.UniqueConstraint("external_id", "store_id", name="uq_orders_external_id_store_id"),
         sa.CheckConstraint(
             "status IN ('pending_payment', 'awaiting_shipment', 'shipped', 'delivered', "
             "'completed', 'cancelled')",
@@ -73,8 +74,12 @@ class Order(SQLModel, table=True):
         sa.Index("ix_orders_store_id_status_id", "store_id", "status", "id"),
         sa.Index("ix_orders_store_id_placed_at", "store_id", "placed_at"),
         sa.Index("ix_orders_buyer_phone", "buyer_phone"),
-        sa.Index("ix_orders_tracking_number", "tracking_number"),
-        sa.Index("ix_orders_external_id", "external_id"),
+        # The q search by tracking number; new orders have none, so intake skips it.
+        sa.Index(
+            "ix_orders_tracking_number",
+            "tracking_number",
+            postgresql_where=sa.text("tracking_number IS NOT NULL"),
+        ),
         # Sweeps: shipped orders waiting for pickup / completion.
         sa.Index(
             "ix_orders_shipped",
@@ -163,7 +168,6 @@ class OrderLine(SQLModel, table=True):
     __table_args__ = (
         sa.CheckConstraint("quantity > 0", name="ck_order_lines_quantity"),
         sa.Index("ix_order_lines_order_id", "order_id"),
-        sa.Index("ix_order_lines_sku_id", "sku_id"),
     )
 
     id: int | None = Field(default=None, sa_column=id_column())

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import orjson
-from fastapi import APIRouter, Depends, Path, Query, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
 from app.auth import AnyRole, Principal, Role, require
 from app.domain.dispatch.rules import Risk
@@ -70,6 +70,7 @@ async def create_order(
     session: Session,
     clock: ClockDep,
     response: Response,
+    request: Request,
     _: IdempotencyKeyHeader = None,
 ) -> OrderPublic:
     """Take an order and reserve its stock (idempotent on `store_id` + `external_id`).
@@ -77,7 +78,12 @@ async def create_order(
     With `allow_backorder: false` a short order is `409 insufficient_stock` and nothing is
     created; otherwise it waits for stock with `allocation` `partial` or `short`.
     """
-    result = await intake.take(session, principal, body, clock.now())
+    # The request transaction is retried when its stock taken at commit was gone (or it
+    # lost a deadlock); the retry takes the stock on the exact path, under the balance
+    # lock, so it cannot fail at commit again and a backorder order becomes a backorder.
+    exact = getattr(request.state, "intake_attempted", False)
+    request.state.intake_attempted = True
+    result = await intake.take(session, principal, body, clock.now(), exact=exact)
     if result.public is not None:
         return result.public
     response.status_code = 200

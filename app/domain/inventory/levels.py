@@ -127,7 +127,9 @@ async def apply_transitions(session: AsyncSession, states: Sequence[LevelState])
                 },
             )
             kind = "sku.delisted" if t.delist else "sku.relisted"
-            await events.append(session, kind, state.store_id, {**data, "reason": "stock"})
+            await events.append(
+                session, kind, state.store_id, {**data, "reason": "stock", "manual": False}
+            )
 
 
 async def units_shipped_since(

@@ -1,9 +1,11 @@
 """Reservations: stock held for order lines, in the caller's transaction (DOMAIN.md §3).
 
 ``reserve`` is a single conditional statement on the hot path; multi-SKU callers go
-through :func:`reserve_lines`, which locks the balances in SKU-id order (so concurrent
-orders cannot deadlock) and writes every line in one statement. Both run on the
-session's asyncpg connection: they are the hottest statements of order intake.
+through :func:`reserve_lines`, which, when every SKU has plenty left, writes every line in
+one statement and takes the stock at commit (in SKU-id order), else locks the balances in
+SKU-id order (so concurrent orders cannot deadlock) and writes every line in one statement.
+Both run on the session's asyncpg connection: they are the hottest statements of order
+intake.
 Waiting lines (backorders) get freed stock by earliest deadline, then earliest
 ``placed_at``; a stocktake shortfall takes stock back from the
 latest deadline first.
@@ -29,15 +31,19 @@ from app.domain.inventory.levels import STATE_COLUMNS, LevelState
 
 # The reservation row is written first, before the balance is touched: a balance row is
 # locked from the UPDATE that changes it until the end of the transaction. When plenty of
-# stock is left ($7: more than the threshold after this line and the session's earlier
-# deferred takes), the row is marked ``take_at_commit`` and a deferred trigger (migration
-# 0005) takes the stock inside COMMIT with the same conditional UPDATE, so a hot SKU's row
-# is locked only while committing; nothing can cross a low-stock line on that path.
+# stock is left (more than the threshold after this line and the session's earlier
+# deferred takes $7, no notification pending) and the caller does not ask for the exact
+# path ($8), the row is marked ``take_at_commit`` and a deferred trigger (migrations 0005,
+# 0006) takes the stock inside COMMIT under the same condition, so a hot SKU's row is
+# locked only while committing. The trigger refuses (SO001) any take that would cross a
+# line, because nothing applies transitions inside COMMIT: concurrent takes that together
+# reach the threshold are retried on the exact path, which emits the events.
 _HOLD = """
     WITH s AS (
         SELECT k.id, k.store_id, k.sku_code, k.status, k.delisted_by, l.on_hand, l.reserved,
                l.threshold, l.low_notified, l.out_notified,
-               l.on_hand - l.reserved - $7 - $2 > l.threshold AS later
+               NOT $8 AND l.on_hand - l.reserved - $7 - $2 > l.threshold
+               AND NOT l.low_notified AND NOT l.out_notified AS later
           FROM skus k JOIN stock_levels l ON l.sku_id = k.id WHERE k.id = $1
     ), r AS (
         INSERT INTO reservations (sku_id, store_id, line_ref, order_id, requested, reserved,
@@ -69,11 +75,64 @@ def _forget_deferred(session: Session) -> None:
     session.info.pop("stock_taken_at_commit", None)
 
 
+# Runs the session's pending takes at commit now (each under its balance lock, refused
+# with SO001 if it would cross a line), then defers the trigger again for later rows.
+_SETTLE = (
+    "SET CONSTRAINTS reservations_take_stock IMMEDIATE; "
+    "SET CONSTRAINTS reservations_take_stock DEFERRED"
+)
+
+
+async def _settle(session: AsyncSession, sku_ids: Sequence[int]) -> None:
+    """Before the exact path touches a SKU this transaction will take at commit: take now.
+
+    The exact path locks the balance and applies transitions on what it sees; a take still
+    pending at commit would come on top of that, unseen, and then refuse to cross a line.
+    """
+    pending = _deferred(session)
+    if not any(pending.get(sku) for sku in sku_ids):
+        return
+    con = await driver(session)
+    await con.execute(_SETTLE)
+    pending.clear()
+
+
 _LOCK_STATES = f"""
     SELECT {STATE_COLUMNS} FROM stock_levels l JOIN skus s ON s.id = l.sku_id
      WHERE l.sku_id = ANY($1::bigint[]) ORDER BY l.sku_id FOR UPDATE OF l
 """
 # Several lines at once, their balances already locked by _LOCK_STATES.
+# Several lines taken at commit when every SKU has plenty left ($2: the units this order
+# and the session's earlier deferred takes want of it), in one round trip: the balances
+# read without locking, and the reservations written only if all qualify. They are
+# inserted in SKU-id order, so the deferred trigger takes the balances in that order
+# inside COMMIT, like every other path locks them.
+_HOLD_MANY = f"""
+    WITH s AS (
+        SELECT {STATE_COLUMNS},
+               l.on_hand - l.reserved - w.need > l.threshold
+               AND NOT l.low_notified AND NOT l.out_notified AS later
+          FROM unnest($1::bigint[], $2::int[]) AS w(sku_id, need)
+          JOIN stock_levels l ON l.sku_id = w.sku_id JOIN skus s ON s.id = l.sku_id
+    ), go AS (
+        SELECT count(*) = cardinality($1::bigint[]) AND bool_and(later) AS later FROM s
+    ), r AS (
+        INSERT INTO reservations (sku_id, store_id, line_ref, order_id, requested, reserved,
+               deadline, placed_at, take_at_commit)
+        SELECT v.sku_id, s.store_id, v.line_ref, v.order_id, v.q, v.q, v.deadline,
+               v.placed_at, true
+          FROM unnest($3::bigint[], $4::text[], $5::bigint[], $6::int[], $7::timestamptz[],
+                      $8::timestamptz[]) WITH ORDINALITY
+               AS v(sku_id, line_ref, order_id, q, deadline, placed_at, n)
+          JOIN s ON s.sku_id = v.sku_id
+         WHERE (SELECT later FROM go)
+         ORDER BY v.sku_id, v.n
+        RETURNING id, line_ref
+    )
+    SELECT s.*, (SELECT later FROM go) AS go, ARRAY(SELECT id FROM r) AS ids,
+           ARRAY(SELECT line_ref FROM r) AS refs
+      FROM s
+"""
 _RESERVE_MANY = """
     WITH u AS (
         UPDATE stock_levels l SET reserved = l.reserved + v.q
@@ -112,10 +171,14 @@ class Reserved:
     state: LevelState
 
 
-async def reserve(session: AsyncSession, line: Line, *, allow_partial: bool) -> Reserved:
+async def reserve(
+    session: AsyncSession, line: Line, *, allow_partial: bool, exact: bool = False
+) -> Reserved:
     """Reserve a line; all or nothing unless ``allow_partial`` (the rest waits for stock).
 
-    Raises ``409 insufficient_stock`` when not all is available and partial is not allowed.
+    ``exact``: take the stock now, under the balance lock, even with plenty left (a retry
+    after a take at commit failed). Raises ``409 insufficient_stock`` when not all is
+    available and partial is not allowed.
     """
     if line.quantity <= 0:
         raise ValueError("quantity must be positive")
@@ -131,6 +194,7 @@ async def reserve(session: AsyncSession, line: Line, *, allow_partial: bool) -> 
         line.deadline,
         line.placed_at,
         owed,
+        exact,
     )
     if held is None:
         raise not_found("sku", line.sku_id)
@@ -151,6 +215,9 @@ async def reserve(session: AsyncSession, line: Line, *, allow_partial: bool) -> 
         return Reserved(
             held["reservation_id"], line.line_ref, line.sku_id, line.quantity, line.quantity, state
         )
+    if owed:
+        await _settle(session, [line.sku_id])
+        owed = 0
     taken = await con.fetchrow(_TAKE, line.sku_id, line.quantity, owed)
     if taken is not None:
         state = LevelState(
@@ -216,16 +283,22 @@ async def _reserve_partial(session: AsyncSession, line: Line) -> Reserved:
 
 
 async def reserve_lines(
-    session: AsyncSession, lines: Sequence[Line], *, allow_partial: bool
+    session: AsyncSession, lines: Sequence[Line], *, allow_partial: bool, exact: bool = False
 ) -> list[Reserved]:
-    """Reserve several lines: balances locked in SKU-id order (no deadlocks), then one write.
+    """Reserve several lines: taken at commit with plenty left, else under locks.
 
-    All or nothing unless ``allow_partial``; results in input order.
+    Balances are locked in SKU-id order on both paths (no deadlocks). All or nothing
+    unless ``allow_partial``; results in input order. ``exact`` as in :func:`reserve`.
     """
     if len(lines) == 1:
-        return [await reserve(session, lines[0], allow_partial=allow_partial)]
+        return [await reserve(session, lines[0], allow_partial=allow_partial, exact=exact)]
     if any(line.quantity <= 0 for line in lines):
         raise ValueError("quantity must be positive")
+    if not exact:
+        deferred = await _hold_many(session, lines)
+        if deferred is not None:
+            return deferred
+    await _settle(session, [line.sku_id for line in lines])
     con = await driver(session)
     rows = await con.fetch(_LOCK_STATES, sorted({line.sku_id for line in lines}))
     states = {r["sku_id"]: levels.state_of_record(r) for r in rows}
@@ -268,6 +341,48 @@ async def reserve_lines(
             ids[line.line_ref], line.line_ref, line.sku_id, line.quantity, g, after[line.sku_id]
         )
         for line, g in zip(lines, got, strict=True)
+    ]
+
+
+async def _hold_many(session: AsyncSession, lines: Sequence[Line]) -> list[Reserved] | None:
+    """Every line reserved in full, taken at commit; None (nothing written) unless every
+    SKU has plenty left."""
+    pending = _deferred(session)
+    need: dict[int, int] = {}
+    for line in lines:
+        need[line.sku_id] = need.get(line.sku_id, pending.get(line.sku_id, 0)) + line.quantity
+    con = await driver(session)
+    rows = await con.fetch(
+        _HOLD_MANY,
+        list(need),
+        list(need.values()),
+        [line.sku_id for line in lines],
+        [line.line_ref for line in lines],
+        [line.order_id for line in lines],
+        [line.quantity for line in lines],
+        [line.deadline for line in lines],
+        [line.placed_at for line in lines],
+    )
+    if not rows or not rows[0]["go"]:
+        return None
+    ids = dict(zip(rows[0]["refs"], rows[0]["ids"], strict=True))
+    after = {}
+    for r in rows:
+        state = levels.state_of_record(r)
+        # As the balance will be once this transaction's takes are in (none crosses a line).
+        after[state.sku_id] = replace(state, reserved=state.reserved + need[state.sku_id])
+    for sku_id, qty in need.items():
+        pending[sku_id] = qty
+    return [
+        Reserved(
+            ids[line.line_ref],
+            line.line_ref,
+            line.sku_id,
+            line.quantity,
+            line.quantity,
+            after[line.sku_id],
+        )
+        for line in lines
     ]
 
 

@@ -536,8 +536,14 @@ async def _take_stock(
 
 # The optimistic batch's last statement: reservations and events written, then the stock
 # taken only where it is still there (one round trip; the stock locks are taken last).
+# The balances are locked in SKU-id order first (k), like on every other path: the UPDATE
+# alone would lock them in join order, and two batches naming shared SKUs in different
+# orders could deadlock.
 _FINISH = f"""
-WITH r AS (
+WITH k AS MATERIALIZED (
+    SELECT sku_id FROM stock_levels WHERE sku_id = ANY($1::bigint[])
+     ORDER BY sku_id FOR UPDATE
+), r AS (
     INSERT INTO reservations
            (sku_id, store_id, line_ref, order_id, requested, reserved, deadline, placed_at)
     SELECT * FROM unnest($3::bigint[], $4::bigint[], $5::text[], $6::bigint[], $7::int[],
@@ -547,7 +553,7 @@ WITH r AS (
     SELECT t, s, d::jsonb FROM unnest($10::text[], $11::bigint[], $12::text[]) AS v(t, s, d)
 )
 UPDATE stock_levels l SET reserved = l.reserved + v.q
-  FROM unnest($1::bigint[], $2::int[]) AS v(sku_id, q), skus s
+  FROM unnest($1::bigint[], $2::int[]) AS v(sku_id, q) JOIN k USING (sku_id), skus s
  WHERE l.sku_id = v.sku_id AND s.id = l.sku_id AND l.on_hand - l.reserved >= v.q
 RETURNING {STATE_COLUMNS}
 """

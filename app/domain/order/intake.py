@@ -184,9 +184,16 @@ _FRESH: dict[str, Any] = {
 
 
 async def take(
-    session: AsyncSession, principal: Principal, data: OrderCreate, now: datetime
+    session: AsyncSession,
+    principal: Principal,
+    data: OrderCreate,
+    now: datetime,
+    *,
+    exact: bool = False,
 ) -> Intake:
     """Create an order and reserve its stock, or recognise a retry of the same order.
+
+    ``exact``: take the stock under the balance locks, never at commit (a retried request).
 
     The hot path of the service: every statement runs on the asyncpg connection of the
     request's transaction, and the read model is built from what was just written.
@@ -265,7 +272,9 @@ async def take(
         )
         for n, (item, (sku_id, _)) in enumerate(zip(data.items, skus, strict=True))
     ]
-    got = await reservations.reserve_lines(session, lines, allow_partial=data.allow_backorder)
+    got = await reservations.reserve_lines(
+        session, lines, allow_partial=data.allow_backorder, exact=exact
+    )
     line_totals = [(i.unit_price * i.quantity).quantize(rules.CENT) for i in data.items]
     allocation = rules.allocation([r.requested for r in got], [r.reserved for r in got])
     await con.execute(

@@ -7,11 +7,13 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import Principal
 from app.domain import audit
 from app.domain.errors import Conflict, PreconditionFailed, RuleViolation, not_found
+from app.domain.events import service as events
 from app.domain.inventory import levels, rules
 from app.domain.sku.schemas import SkuCreate, SkuPublic, SkuStatus, SkuUpdate, StockSummary
 from app.domain.store import service as stores
@@ -180,7 +182,18 @@ async def update(
         )
         if clash.first() is not None:
             raise Conflict("duplicate_sku", f"SKU code '{values['sku_code']}' already exists.")
-    await session.execute(sa.update(_skus).where(_skus.c.id == sku_id).values(**values))
+    try:
+        # A savepoint: a parallel rename to the same code may commit between the check above
+        # and this UPDATE; the unique constraint then decides, and the loser is a 409.
+        async with session.begin_nested():
+            await session.execute(sa.update(_skus).where(_skus.c.id == sku_id).values(**values))
+    except IntegrityError as exc:
+        if _constraint(exc) != "uq_skus_store_id_sku_code":
+            raise
+        raise Conflict("duplicate_sku", f"SKU code '{values['sku_code']}' already exists.") from exc
+    if "status" in values and values["status"] != sku.status:
+        code = values.get("sku_code", sku.sku_code)
+        await _manual_listing_event(session, sku, code, values["status"])
     if changes.keys() & {"low_stock_threshold", "lead_time_days", "safety_days"}:
         await levels.refresh_thresholds(session, [sku_id], now)
     await audit.record(
@@ -194,6 +207,41 @@ async def update(
     )
     await session.refresh(sku)
     return sku
+
+
+def _constraint(exc: IntegrityError) -> str | None:
+    """The constraint an integrity error names (asyncpg's ``constraint_name``)."""
+    orig = getattr(exc.orig, "__cause__", None) or exc.orig
+    name = getattr(orig, "constraint_name", None)
+    return name if isinstance(name, str) else None
+
+
+async def _manual_listing_event(
+    session: AsyncSession, sku: Sku, sku_code: str, status: str
+) -> None:
+    """``sku.delisted`` / ``sku.relisted`` for an operator's change of status."""
+    level = (
+        await session.execute(
+            sa.select(_levels.c.on_hand, _levels.c.reserved, _levels.c.threshold).where(
+                _levels.c.sku_id == sku.id
+            )
+        )
+    ).one()
+    await events.append(
+        session,
+        "sku.delisted" if status == SkuStatus.DELISTED.value else "sku.relisted",
+        sku.store_id,
+        {
+            "sku_id": str(sku.id),
+            "sku_code": sku_code,
+            "on_hand": level.on_hand,
+            "reserved": level.reserved,
+            "available": level.on_hand - level.reserved,
+            "threshold": level.threshold,
+            "reason": "manual",
+            "manual": True,
+        },
+    )
 
 
 async def list_page(
