@@ -150,7 +150,7 @@ class Server:
 class Sent:
     """One write request and what became of it the first time."""
 
-    kind: str  # order | bulk | ship | move
+    kind: str  # order | bulk | ship | shipbulk | move
     path: str
     body: dict[str, Any]
     key: str
@@ -197,9 +197,19 @@ class Load:
         }
 
     def next_request(self) -> Sent:
-        """A random write: single intake, bulk intake, shipment or stock movement."""
+        """A random write: single or bulk intake, single or bulk shipment, stock movement."""
         roll = self.rng.random()
         key = uuid.uuid4().hex
+        if roll < 0.06 and len(self.shippable) >= 3:
+            items = [
+                {
+                    "order_id": self.shippable.pop(self.rng.randrange(len(self.shippable))),
+                    "carrier": "SF",
+                    "tracking_number": f"SF{next(self.tracking):013d}",
+                }
+                for _ in range(3)
+            ]
+            return Sent("shipbulk", "/v1/orders/ship-bulk", {"items": items}, key)
         if roll < 0.25 and self.shippable:
             order_id = self.shippable.pop(self.rng.randrange(len(self.shippable)))
             body: dict[str, Any] = {
@@ -259,6 +269,15 @@ async def _connect(database_url: str) -> AsyncIterator[asyncpg.Connection]:
         yield conn
     finally:
         await conn.close()
+
+
+def _shipments(sent: Sent) -> dict[str, str]:
+    """Tracking number by order id of a single or bulk shipment request."""
+    if sent.kind == "ship":
+        return {sent.path.split("/")[3]: sent.body["tracking_number"]}
+    if sent.kind == "shipbulk":
+        return {i["order_id"]: i["tracking_number"] for i in sent.body["items"]}
+    return {}
 
 
 def _orders_sent(load: Load) -> dict[str, dict[str, Any]]:
@@ -382,12 +401,12 @@ def check_acknowledged(load: Load, state: dict[str, Any]) -> None:
             for body, result in zip(s.body["orders"], s.response["results"], strict=True):
                 assert result["status"] in (200, 201), result
                 assert str(orders[body["external_id"]]["id"]) == result["id"]
-        elif s.kind == "ship":
-            order = by_id[s.path.split("/")[3]]
-            assert (order["status"], order["tracking_number"]) == (
-                "shipped",
-                s.body["tracking_number"],
-            )
+        elif s.kind in ("ship", "shipbulk"):
+            if s.kind == "shipbulk":
+                assert {r["status"] for r in s.response["results"]} == {200}, s.response
+            for order_id, number in _shipments(s).items():
+                order = by_id[order_id]
+                assert (order["status"], order["tracking_number"]) == ("shipped", number)
         else:
             assert state["crash_refs"][s.body["reference"]] == 1, s
 
@@ -477,18 +496,14 @@ async def test_sigkill_under_load_loses_nothing_and_halves_nothing(
                 assert again is not None
                 r = again
                 assert r.status_code in (200, 201), (s.kind, r.text)
-                if s.kind == "bulk":
+                if s.kind in ("bulk", "shipbulk"):
                     assert {x["status"] for x in r.json()["results"]} <= {200, 201}, r.text
                 if s.acked:  # a replay of the first answer
                     assert r.json() == s.response, (s, r.text)
             final = await check_whole(crash_database, load)
             sent_orders = _orders_sent(load)
             assert set(final["orders"]) == set(sent_orders)
-            ships = {
-                s.path.split("/")[3]: s.body["tracking_number"]
-                for s in load.sent
-                if s.kind == "ship"
-            }
+            ships = {o: number for s in load.sent for o, number in _shipments(s).items()}
             shipped = {
                 str(o["id"]): o["tracking_number"]
                 for o in final["orders"].values()

@@ -326,6 +326,29 @@ async def release(
     await _update(session, row, now, on_hold=False, hold_reason=None)
 
 
+_LOCK_BATCH_ORDERS = sa.text("SELECT id FROM orders WHERE id = ANY(:ids) ORDER BY id FOR UPDATE")
+_LOCK_BATCH_BALANCES = sa.text(
+    "SELECT sku_id FROM stock_levels WHERE sku_id IN "
+    "(SELECT sku_id FROM reservations WHERE order_id = ANY(:ids) AND status = 'open') "
+    "ORDER BY sku_id FOR UPDATE"
+)
+
+
+async def _lock_batch(session: AsyncSession, order_ids: list[int]) -> None:
+    """Lock a batch's orders in id order, then every balance they will settle in SKU-id order.
+
+    Each shipment locks its order and then its balances; done item by item, a batch would
+    hold the balances of earlier items while waiting for later ones, crossing an intake that
+    locks the same balances in SKU-id order (a deadlock). Taken all up front, in the same
+    orders-then-balances order as a single shipment, no two paths wait on each other in a cycle.
+    """
+    if not order_ids:
+        return
+    ids = sorted(set(order_ids))
+    await session.execute(_LOCK_BATCH_ORDERS, {"ids": ids})
+    await session.execute(_LOCK_BATCH_BALANCES, {"ids": ids})
+
+
 async def ship_many(
     session: AsyncSession, principal: Principal, raw: list[Any], now: datetime
 ) -> list[tuple[int, int | None, ItemError | None]]:
@@ -337,7 +360,7 @@ async def ship_many(
             valid[n] = ShipBulkItem.model_validate(value)
         except ValidationError as exc:
             results[n] = (422, None, exc)
-    # Orders in id order, so two concurrent batches lock them in the same order.
+    await _lock_batch(session, [item.order_id for item in valid.values()])
     for n in sorted(valid, key=lambda i: (valid[i].order_id, i)):
         item = valid[n]
         try:
