@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
@@ -13,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app import dberrors
 from app.auth import Principal
 from app.domain.dispatch import rules as dispatch
+from app.domain.dispatch.sweep import dedupe_key as overdue_key
 from app.domain.errors import (
     Conflict,
     DomainError,
@@ -149,9 +151,8 @@ async def ship(
     shipped_at = data.shipped_at or now
     late = row.dispatch_deadline is not None and shipped_at > row.dispatch_deadline
     penalty = row.penalty
-    if late and penalty == 0:
-        policy = (await policies(session, [row.store_id]))[row.store_id]
-        penalty = dispatch.penalty(policy.late_penalty, row.total)
+    if late:
+        penalty = await _record_overdue(session, row)
     try:
         async with session.begin_nested():
             await _update(
@@ -192,8 +193,27 @@ async def ship(
             tracking_number=number,
             shipped_at=shipped_at.isoformat(),
             late=late,
+            penalty=f"{penalty:.2f}",
         ),
     )
+
+
+async def _record_overdue(session: AsyncSession, row: Any) -> Decimal:
+    """A late shipment the sweep has not yet seen overdue records its penalty now (§1).
+
+    Whichever comes first, the sweep or this, records the penalty and emits ``order.overdue``
+    with it; the other finds the event's dedupe key taken (``events.dedupe_key`` is UNIQUE,
+    and the order row is locked) and keeps what is on the order. Returns the order's penalty.
+    """
+    policy = (await policies(session, [row.store_id]))[row.store_id]
+    amount: Decimal = row.penalty or dispatch.penalty(policy.late_penalty, row.total)
+    data = _event_data(
+        row, dispatch_deadline=row.dispatch_deadline.isoformat(), penalty=f"{amount:.2f}"
+    )
+    key = overdue_key(row.id, "overdue")
+    if await events.append(session, "order.overdue", row.store_id, data, dedupe_key=key):
+        return amount
+    return Decimal(row.penalty)
 
 
 async def cancel(
