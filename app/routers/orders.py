@@ -9,11 +9,13 @@ from fastapi import APIRouter, Depends, Path, Query, Response
 
 from app.auth import AnyRole, Principal, Role, require
 from app.domain.dispatch.rules import Risk
-from app.domain.order import bulk, intake, lifecycle, queries, read
+from app.domain.order import bulk, group_buy, intake, lifecycle, queries, read
 from app.domain.order.rules import Allocation, Status
 from app.domain.order.schemas import (
     BulkItemResult,
     BulkResults,
+    GroupFailedIn,
+    GroupFormedIn,
     OrderBulkIn,
     OrderCreate,
     OrderPublic,
@@ -236,6 +238,54 @@ async def ship_order(
     """Ship with a carrier and a tracking number unique in the store (fake-shipment guard)."""
     oid = path_id(order_id, "order")
     await lifecycle.ship(session, principal, oid, body, clock.now(), if_match)
+    return await _read_one(session, principal, oid, clock)
+
+
+@router.post(
+    "/{order_id}/group-formed",
+    response_model=OrderPublic,
+    responses=problems(
+        401, 403, 404, 409, 412, 422, codes={409: "invalid_transition", 422: "invalid_formed_at"}
+    ),
+)
+async def group_formed(
+    order_id: OrderId,
+    body: GroupFormedIn,
+    principal: Intaker,
+    session: Session,
+    clock: ClockDep,
+    if_match: IfMatch,
+    _: IdempotencyKeyHeader = None,
+) -> OrderPublic:
+    """A group buy's group formed (拼团成功): the dispatch clock starts at the later of
+    `paid_at` and `formed_at` (event `order.group_formed`).
+
+    The same `formed_at` again is a harmless retry; a different one is `409`. A `formed_at`
+    more than 5 minutes in the future is `422 invalid_formed_at`.
+    """
+    oid = path_id(order_id, "order")
+    await group_buy.formed(session, principal, oid, body.formed_at, clock.now(), if_match)
+    return await _read_one(session, principal, oid, clock)
+
+
+@router.post("/{order_id}/group-failed", response_model=OrderPublic, responses=_ORDER_ERRORS)
+async def group_failed(
+    order_id: OrderId,
+    principal: Intaker,
+    session: Session,
+    clock: ClockDep,
+    if_match: IfMatch,
+    body: GroupFailedIn | None = None,
+    _: IdempotencyKeyHeader = None,
+) -> OrderPublic:
+    """A group buy's group failed (拼团失败): the order is cancelled and its stock released.
+
+    The platform refunds failed groups itself. Event `order.cancelled` with
+    `group_failed: true`. Only before the group formed (`409 invalid_transition` after).
+    """
+    oid = path_id(order_id, "order")
+    reason = body.reason if body is not None else None
+    await group_buy.failed(session, principal, oid, reason, clock.now(), if_match)
     return await _read_one(session, principal, oid, clock)
 
 

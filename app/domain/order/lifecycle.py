@@ -148,6 +148,8 @@ async def ship(
     )
     if clash.first() is not None:
         raise Conflict("duplicate_tracking", f"Tracking number {number} is on another order.")
+    if data.shipped_at is not None:
+        _check_device_time(data.shipped_at, row, now, "shipped_at", "invalid_shipped_at")
     shipped_at = data.shipped_at or now
     late = row.dispatch_deadline is not None and shipped_at > row.dispatch_deadline
     penalty = row.penalty
@@ -216,6 +218,22 @@ async def _record_overdue(session: AsyncSession, row: Any) -> Decimal:
     return Decimal(row.penalty)
 
 
+def _check_device_time(at: datetime, row: Any, now: datetime, field: str, code: str) -> None:
+    """An instant from a device's clock: not before payment, at most CLOCK_SKEW ahead (422)."""
+    if row.paid_at is not None and at < row.paid_at:
+        raise RuleViolation(
+            code,
+            f"{field} cannot be before the payment ({row.paid_at.isoformat()}).",
+            errors=[{"loc": ["body", field], "msg": "before paid_at", "type": "invalid"}],
+        )
+    if at > now + dispatch.CLOCK_SKEW:
+        raise RuleViolation(
+            code,
+            f"{field} is more than 5 minutes in the future; check the device's clock.",
+            errors=[{"loc": ["body", field], "msg": "in the future", "type": "invalid"}],
+        )
+
+
 async def cancel(
     session: AsyncSession,
     principal: Principal,
@@ -227,6 +245,13 @@ async def cancel(
     """Cancel before shipment; reserved stock goes back (to waiting orders first)."""
     row = await lock(session, principal, order_id, if_match)
     _require("cancel", row)
+    await cancel_locked(session, row, reason, now)
+
+
+async def cancel_locked(
+    session: AsyncSession, row: Any, reason: str, now: datetime, **event: Any
+) -> None:
+    """Cancel the locked order ``row``: release its stock, ``order.cancelled`` (+ ``event``)."""
     await _update(
         session, row, now, status=Status.CANCELLED.value, cancelled_at=now, cancel_reason=reason
     )
@@ -241,7 +266,9 @@ async def cancel(
     await session.execute(
         sa.text("UPDATE order_lines SET reserved = 0 WHERE order_id = :id"), {"id": row.id}
     )
-    await events.append(session, "order.cancelled", row.store_id, _event_data(row, reason=reason))
+    await events.append(
+        session, "order.cancelled", row.store_id, _event_data(row, reason=reason, **event)
+    )
 
 
 async def track(
@@ -250,18 +277,9 @@ async def track(
     """Record a carrier scan; ``delivered`` moves the order to delivered."""
     row = await lock(session, principal, order_id)
     _require("track", row)
-    if data.at < row.shipped_at:
-        raise RuleViolation(
-            "invalid_tracking_time",
-            "A scan cannot precede the shipment.",
-            errors=[{"loc": ["body", "at"], "msg": "before shipped_at", "type": "invalid"}],
-        )
-    if data.at > now + dispatch.CLOCK_SKEW:
-        raise RuleViolation(
-            "invalid_tracking_time",
-            "A scan cannot be in the future.",
-            errors=[{"loc": ["body", "at"], "msg": "in the future", "type": "invalid"}],
-        )
+    # Bounded by payment, not by the recorded shipment: the carrier may scan the parcel
+    # before the packer's phone records it shipped, and that pickup scan must count.
+    _check_device_time(data.at, row, now, "at", "invalid_tracking_time")
     await session.execute(
         sa.text("INSERT INTO tracking_events (order_id, event, at) VALUES (:id, :e, :at)"),
         {"id": row.id, "e": data.event, "at": data.at},
