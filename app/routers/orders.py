@@ -102,13 +102,14 @@ async def create_orders_bulk(
     """Take up to 1,000 orders at once: one result per order, in input order.
 
     Each order behaves like `POST /v1/orders` (201 created, 200 same order again, 409/422
-    refused); one bad order never fails the others.
+    refused); one bad order never fails the others. Results of taken orders carry their
+    `allocation`, so short orders show without a second query.
     """
     outcomes = await bulk.take_bulk(session, principal, body.orders, clock.now())
     # Built by hand with orjson (documented by BulkResults): a thousand results through
     # pydantic cost more than the rest of the response.
     results = [
-        {"index": o.index, "status": o.status, "id": str(o.order_id)}
+        {"index": o.index, "status": o.status, "id": str(o.order_id), "allocation": o.allocation}
         if o.error is None
         else {"index": o.index, "status": o.status, "error": item_problem(o.error)}
         for o in outcomes
@@ -235,7 +236,13 @@ async def ship_order(
     if_match: IfMatch,
     _: IdempotencyKeyHeader = None,
 ) -> OrderPublic:
-    """Ship with a carrier and a tracking number unique in the store (fake-shipment guard)."""
+    """Ship with a carrier and a tracking number unique in the store (fake-shipment guard).
+
+    The same carrier and tracking number again, to an order they shipped, answers `200` with
+    the order and changes nothing (a retry needs no `Idempotency-Key`); another shipment is
+    `409 invalid_transition`. `shipped_at` (default now) may not be before payment or more
+    than 5 minutes in the future (`422 invalid_shipped_at`).
+    """
     oid = path_id(order_id, "order")
     await lifecycle.ship(session, principal, oid, body, clock.now(), if_match)
     return await _read_one(session, principal, oid, clock)

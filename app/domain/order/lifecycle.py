@@ -117,8 +117,14 @@ async def ship(
     now: datetime,
     if_match: int | None = None,
 ) -> None:
-    """Ship a fully allocated order: reservations become ``ship`` movements."""
+    """Ship a fully allocated order: reservations become ``ship`` movements.
+
+    The same shipment again (carrier and tracking number) to an order it shipped changes
+    nothing and is no error: a phone that lost the first answer retries safely.
+    """
     row = await lock(session, principal, order_id, if_match)
+    if _is_same_shipment(row, data):
+        return
     _require("ship", row)
     if row.on_hold or row.refund_pending:
         raise Conflict("order_on_hold", "The order is on hold or has a refund pending.")
@@ -216,6 +222,18 @@ async def _record_overdue(session: AsyncSession, row: Any) -> Decimal:
     if await events.append(session, "order.overdue", row.store_id, data, dedupe_key=key):
         return amount
     return Decimal(row.penalty)
+
+
+_SHIPPED = frozenset({Status.SHIPPED, Status.DELIVERED, Status.COMPLETED})
+
+
+def _is_same_shipment(row: Any, data: ShipIn) -> bool:
+    """Whether ``data`` repeats the shipment the order already has (a retry)."""
+    return (
+        row.status in _SHIPPED
+        and row.carrier == data.carrier
+        and row.tracking_number == data.tracking_number.strip().upper()
+    )
 
 
 def _check_device_time(at: datetime, row: Any, now: datetime, field: str, code: str) -> None:

@@ -259,6 +259,10 @@ class BulkItemResult(BaseModel):
     index: int
     status: int = Field(examples=[201])
     id: Id | None = None
+    allocation: Allocation | None = Field(
+        default=None,
+        description="Bulk intake: the order's allocation (`short` and `partial` wait for stock).",
+    )
     error: dict[str, Any] | None = None
 
 
