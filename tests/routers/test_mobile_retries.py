@@ -36,11 +36,13 @@ async def test_the_same_shipment_again_answers_the_order(api: Api, app: Any) -> 
     warehouse = await api.key("warehouse", [store["id"]])
     ship = {"carrier": "ZTO", "tracking_number": "73100000000123"}
     url = f"/v1/orders/{ids[0]}/ship"
-    first = await api.client.post(url, json=ship, headers=warehouse)
+    version = {"If-Match": '"1"'}
+    first = await api.client.post(url, json=ship, headers={**warehouse, **version})
     assert first.status_code == 200, first.text
     # The phone lost the answer and sends it again (as typed: spaces, lower case).
+    # Its If-Match names the version the first request moved on from.
     for body in (ship, {**ship, "tracking_number": " 73100000000123 "}):
-        again = await api.client.post(url, json=body, headers=warehouse)
+        again = await api.client.post(url, json=body, headers={**warehouse, **version})
         assert again.status_code == 200, again.text
         assert again.json() == first.json()
     assert await _shipped_events(app, ids[0]) == 1
@@ -50,6 +52,13 @@ async def test_the_same_shipment_again_answers_the_order(api: Api, app: Any) -> 
         assert_problem(
             await api.client.post(url, json=body, headers=warehouse), 409, "invalid_transition"
         )
+    assert_problem(
+        await api.client.post(
+            url, json={**ship, "carrier": "SF"}, headers={**warehouse, **version}
+        ),
+        412,
+        "version_mismatch",
+    )
     # Through ship-bulk too.
     r = await api.client.post(
         "/v1/orders/ship-bulk",

@@ -44,11 +44,15 @@ async def lock(
     row = (await session.execute(_LOCK, {"id": order_id})).one_or_none()
     if row is None or not principal.sees_store(row.store_id):
         raise not_found("order", order_id)
+    _check_version(row, if_match)
+    return row
+
+
+def _check_version(row: Any, if_match: int | None) -> None:
     if if_match is not None and if_match != row.version:
         raise PreconditionFailed(
             "version_mismatch", f"Order is at version {row.version}, not {if_match}."
         )
-    return row
 
 
 def _require(action: str, row: Any) -> None:
@@ -122,9 +126,10 @@ async def ship(
     The same shipment again (carrier and tracking number) to an order it shipped changes
     nothing and is no error: a phone that lost the first answer retries safely.
     """
-    row = await lock(session, principal, order_id, if_match)
+    row = await lock(session, principal, order_id)
     if _is_same_shipment(row, data):
-        return
+        return  # before If-Match: the retry carries the version the first request changed
+    _check_version(row, if_match)
     _require("ship", row)
     if row.on_hold or row.refund_pending:
         raise Conflict("order_on_hold", "The order is on hold or has a refund pending.")
