@@ -1,4 +1,4 @@
-"""``/v1/pick-list``: the next orders to pick, most urgent first, with SKU totals."""
+"""``/v1/pick-list``: the next orders to pick in board order, with lines, address, SKU totals."""
 
 from __future__ import annotations
 
