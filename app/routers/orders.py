@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import orjson
-from fastapi import APIRouter, Depends, Path, Query, Response
+from fastapi import APIRouter, Body, Depends, Path, Query, Response
 
 from app.auth import AnyRole, Principal, Role, require
 from app.domain.dispatch.rules import Risk
@@ -282,7 +282,8 @@ async def group_failed(
     session: Session,
     clock: ClockDep,
     if_match: IfMatch,
-    body: GroupFailedIn | None = None,
+    # Optional (no body is a failed group without a reason), yet documented by its model.
+    body: GroupFailedIn = Body(default=None),
     _: IdempotencyKeyHeader = None,
 ) -> OrderPublic:
     """A group buy's group failed (拼团失败): the order is cancelled and its stock released.
