@@ -197,3 +197,30 @@ async def test_device_times_are_bounded_by_payment_and_now(api: Api, clock: Sett
     )
     assert r.status_code == 200, r.text
     assert r.json()["shipments"][0]["picked_up_at"] is not None
+
+
+async def test_a_waiting_group_order_is_served_by_its_new_deadline(
+    api: Api, app: Any, clock: SettableClock
+) -> None:
+    clock.set(T0 + timedelta(hours=3))
+    store = await api.store("pdd")
+    sku = await stocked_sku(api, store["id"], 0)
+    o = await _group_order(api, store["id"], sku["id"])
+    assert o["allocation"] == "short"
+
+    async def deadlines() -> list[Any]:
+        async with app.state.sessionmaker() as session:
+            rows = await session.execute(
+                sa.text("SELECT deadline FROM reservations WHERE order_id = :id"),
+                {"id": int(o["id"])},
+            )
+            return [r.deadline for r in rows]
+
+    assert await deadlines() == [None]
+    r = await api.client.post(
+        f"/v1/orders/{o['id']}/group-formed",
+        json={"formed_at": "2026-11-11T12:00:00+08:00"},
+        headers=ADMIN,
+    )
+    assert r.status_code == 200, r.text
+    assert [d.isoformat() for d in await deadlines()] == ["2026-11-13T04:00:00+00:00"]
