@@ -31,6 +31,7 @@ import uuid
 from collections import Counter, defaultdict
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -178,11 +179,14 @@ class Load:
     def order(self) -> dict[str, Any]:
         """A new order of 1–3 lines on distinct SKUs."""
         chosen = self.rng.sample(self.skus, self.rng.randint(1, 3))
+        # Paid just now (the server runs on the real clock): shipped well within its window,
+        # so no shipment is late and records a penalty (order.overdue).
+        paid = datetime.now(UTC) - timedelta(minutes=1)
         return {
             "store_id": self.store_id,
             "external_id": f"CRASH-{uuid.uuid4().hex[:12]}",
-            "placed_at": "2026-11-11T10:00:00+08:00",
-            "paid_at": "2026-11-11T10:01:00+08:00",
+            "placed_at": (paid - timedelta(minutes=1)).isoformat(),
+            "paid_at": paid.isoformat(),
             "buyer": {
                 "name": "张三",
                 "phone": "13800138000",

@@ -1,4 +1,4 @@
-"""``/v1/dispatch-board``: awaiting-shipment orders, most urgent first, with risk counts."""
+"""``/v1/dispatch-board``: awaiting-shipment orders in DOMAIN.md §2 order, with risk counts."""
 
 from __future__ import annotations
 
@@ -37,7 +37,11 @@ async def get_dispatch_board(
         ),
     ] = DEFAULT_LIMIT,
 ) -> DispatchBoard:
-    """Overdue, at-risk, then on-track orders (urgent first, then by deadline) with counts."""
+    """Awaiting orders with risk counts: overdue first, then urgent, then the others.
+
+    Within each group by dispatch deadline, then `placed_at` (DOMAIN.md §2); orders whose
+    group has not formed (no deadline) last. `risk` labels each order; it is not the sort key.
+    """
     store_ids = await stores.store_filter(
         session, principal, path_id(store_id, "store") if store_id is not None else None
     )

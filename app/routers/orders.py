@@ -5,15 +5,17 @@ from __future__ import annotations
 from typing import Annotated
 
 import orjson
-from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response
 
 from app.auth import AnyRole, Principal, Role, require
 from app.domain.dispatch.rules import Risk
-from app.domain.order import bulk, intake, lifecycle, queries, read
+from app.domain.order import bulk, group_buy, intake, lifecycle, queries, read
 from app.domain.order.rules import Allocation, Status
 from app.domain.order.schemas import (
     BulkItemResult,
     BulkResults,
+    GroupFailedIn,
+    GroupFormedIn,
     OrderBulkIn,
     OrderCreate,
     OrderPublic,
@@ -106,13 +108,14 @@ async def create_orders_bulk(
     """Take up to 1,000 orders at once: one result per order, in input order.
 
     Each order behaves like `POST /v1/orders` (201 created, 200 same order again, 409/422
-    refused); one bad order never fails the others.
+    refused); one bad order never fails the others. Results of taken orders carry their
+    `allocation`, so short orders show without a second query.
     """
     outcomes = await bulk.take_bulk(session, principal, body.orders, clock.now())
     # Built by hand with orjson (documented by BulkResults): a thousand results through
     # pydantic cost more than the rest of the response.
     results = [
-        {"index": o.index, "status": o.status, "id": str(o.order_id)}
+        {"index": o.index, "status": o.status, "id": str(o.order_id), "allocation": o.allocation}
         if o.error is None
         else {"index": o.index, "status": o.status, "error": item_problem(o.error)}
         for o in outcomes
@@ -239,9 +242,64 @@ async def ship_order(
     if_match: IfMatch,
     _: IdempotencyKeyHeader = None,
 ) -> OrderPublic:
-    """Ship with a carrier and a tracking number unique in the store (fake-shipment guard)."""
+    """Ship with a carrier and a tracking number unique in the store (fake-shipment guard).
+
+    The same carrier and tracking number again, to an order they shipped, answers `200` with
+    the order and changes nothing (a retry needs no `Idempotency-Key`); another shipment is
+    `409 invalid_transition`. `shipped_at` (default now) may not be before payment or more
+    than 5 minutes in the future (`422 invalid_shipped_at`).
+    """
     oid = path_id(order_id, "order")
     await lifecycle.ship(session, principal, oid, body, clock.now(), if_match)
+    return await _read_one(session, principal, oid, clock)
+
+
+@router.post(
+    "/{order_id}/group-formed",
+    response_model=OrderPublic,
+    responses=problems(
+        401, 403, 404, 409, 412, 422, codes={409: "invalid_transition", 422: "invalid_formed_at"}
+    ),
+)
+async def group_formed(
+    order_id: OrderId,
+    body: GroupFormedIn,
+    principal: Intaker,
+    session: Session,
+    clock: ClockDep,
+    if_match: IfMatch,
+    _: IdempotencyKeyHeader = None,
+) -> OrderPublic:
+    """A group buy's group formed (拼团成功): the dispatch clock starts at the later of
+    `paid_at` and `formed_at` (event `order.group_formed`).
+
+    The same `formed_at` again is a harmless retry; a different one is `409`. A `formed_at`
+    more than 5 minutes in the future is `422 invalid_formed_at`.
+    """
+    oid = path_id(order_id, "order")
+    await group_buy.formed(session, principal, oid, body.formed_at, clock.now(), if_match)
+    return await _read_one(session, principal, oid, clock)
+
+
+@router.post("/{order_id}/group-failed", response_model=OrderPublic, responses=_ORDER_ERRORS)
+async def group_failed(
+    order_id: OrderId,
+    principal: Intaker,
+    session: Session,
+    clock: ClockDep,
+    if_match: IfMatch,
+    # Optional (no body is a failed group without a reason), yet documented by its model.
+    body: GroupFailedIn = Body(default=None),
+    _: IdempotencyKeyHeader = None,
+) -> OrderPublic:
+    """A group buy's group failed (拼团失败): the order is cancelled and its stock released.
+
+    The platform refunds failed groups itself. Event `order.cancelled` with
+    `group_failed: true`. Only before the group formed (`409 invalid_transition` after).
+    """
+    oid = path_id(order_id, "order")
+    reason = body.reason if body is not None else None
+    await group_buy.failed(session, principal, oid, reason, clock.now(), if_match)
     return await _read_one(session, principal, oid, clock)
 
 

@@ -157,19 +157,25 @@ async def test_board_orders_groups_urgent_first_then_deadline(
     )
     clock.set(T)
     body = await get_board(api, store["id"])
-    assert external_ids(body["items"], ids) == list("DCBAGOEHFKJIML")
+    # Overdue; then urgent (G and K tie on the deadline: G was placed first); then the others.
+    assert external_ids(body["items"], ids) == list("BADCGKJMOEHFIL")
     assert body["counts"] == {"on_track": 3, "at_risk": 5, "overdue": 4, "short": 4}
     assert body["penalty_accrued"] == "12.00"  # pdd: 3.00 for each overdue order
-    first = body["items"][0]
+    first = body["items"][2]
     assert first["risk"] == "overdue"
     assert first["seconds_left"] == -2 * 3600
     assert first["penalty"] == "3.00"
     assert set(first["flags"]) == {"stock_short", "urgent"}
     risks = [item["risk"] for item in body["items"]]
-    assert risks == ["overdue"] * 4 + ["at_risk"] * 5 + ["on_track"] * 3 + [None] * 2
-    assert [i["flags"] for i in body["items"][-2:]] == [["urgent"], []]
+    assert risks == (
+        ["overdue"] * 4
+        + ["at_risk", "on_track", "on_track", None]
+        + ["at_risk"] * 4
+        + ["on_track", None]
+    )
+    assert [body["items"][i]["flags"] for i in (7, -1)] == [["urgent"], []]
 
-    for limit, expected in ((1, "D"), (5, "DCBAG"), (11, "DCBAGOEHFKJ")):
+    for limit, expected in ((1, "B"), (5, "BADCG"), (11, "BADCGKJMOEH")):
         page = await get_board(api, store["id"], limit=limit)
         assert external_ids(page["items"], ids) == list(expected)
         assert page["counts"] == body["counts"]
@@ -179,7 +185,7 @@ async def test_board_orders_groups_urgent_first_then_deadline(
     later = await get_board(api, store["id"])
     assert later["counts"] == {"on_track": 0, "at_risk": 0, "overdue": 12, "short": 4}
     assert later["penalty_accrued"] == "36.00"
-    assert external_ids(later["items"], ids) == list("DCGKHJBAOEFIML")
+    assert external_ids(later["items"], ids) == list("BADCOEGKHFIJML")
 
 
 async def test_taobao_penalty_is_ten_percent_clamped_and_recorded_penalties_win(
@@ -231,8 +237,8 @@ def brute_force(rows: list[dict[str, Any]], now: datetime, platform: str) -> dic
         due, at_risk = r["dispatch_deadline"], r["at_risk_at"]
         # Short stock is urgent within 12 h of the deadline (or past it).
         urgent = r["urgent"] or (short and due is not None and due - now <= 12 * H)
-        if due is None:
-            keys.append((3, not urgent, T, r["id"]))
+        if due is None:  # last within its group (DOMAIN.md §2: overdue, urgent, the others)
+            keys.append((1 if urgent else 2, 1, T, r["placed_at"], r["id"]))
             continue
         if now > due:
             group = "overdue"
@@ -242,7 +248,8 @@ def brute_force(rows: list[dict[str, Any]], now: datetime, platform: str) -> dic
         else:
             group = "on_track"
         counts[group] += 1
-        keys.append((["overdue", "at_risk", "on_track"].index(group), not urgent, due, r["id"]))
+        rank = 0 if group == "overdue" else 1 if urgent else 2
+        keys.append((rank, 0, due, r["placed_at"], r["id"]))
     return {
         "counts": counts,
         "penalty_accrued": str(accrued),
@@ -579,7 +586,7 @@ async def test_pick_list_skips_unshippable_orders_and_totals_skus(
     )
     assert r.status_code == 200, r.text
     body = r.json()
-    assert external_ids(body["orders"], ids) == ["late", "soon", "chased"]
+    assert external_ids(body["orders"], ids) == ["late", "chased", "soon"]
     assert body["skus"] == [
         {
             "sku_id": cup["id"],
@@ -597,7 +604,7 @@ async def test_pick_list_skips_unshippable_orders_and_totals_skus(
         },
     ]
     r = await api.client.get("/v1/pick-list", params={"store_id": store["id"]}, headers=ADMIN)
-    assert external_ids(r.json()["orders"], ids) == ["late", "soon", "chased", "later"]
+    assert external_ids(r.json()["orders"], ids) == ["late", "chased", "soon", "later"]
     assert [s["quantity"] for s in r.json()["skus"]] == [5, 105]
 
 
@@ -649,7 +656,7 @@ async def test_empty_store(api: Api, clock: SettableClock) -> None:
         "items": [],
     }
     r = await api.client.get("/v1/pick-list", params={"store_id": store["id"]}, headers=ADMIN)
-    assert r.json() == {"orders": [], "skus": []}
+    assert r.json() == {"orders": [], "skus": [], "next_cursor": None}
 
 
 async def test_openapi_documents_both_paths(api: Api) -> None:

@@ -218,7 +218,9 @@ async def test_ship_guards_and_success(api: Api, clock: SettableClock) -> None:
     s = await stock(api, sku["id"])
     assert (s["on_hand"], s["reserved"]) == (3, 0)
     assert_problem(
-        await api.client.post(f"/v1/orders/{oid}/ship", json=ship, headers=ADMIN),
+        await api.client.post(
+            f"/v1/orders/{oid}/ship", json={**ship, "carrier": "OTHER"}, headers=ADMIN
+        ),
         409,
         "invalid_transition",
     )

@@ -8,14 +8,17 @@ is overdue, a deadline bin after it with an at-risk bin before it is at risk; on
 orders of the bin holding ``now`` are classified one by one.
 
 **Items** come in segments, each a short range scan of ``ix_orders_board`` (or of the small
-``ix_orders_board_urgent``) in deadline order, LIMITed to what is still missing: overdue,
-at risk, on track, without a deadline; urgent first within each. Usually the first one or
-two segments fill the page.
+``ix_orders_board_urgent``) in deadline order, LIMITed to what is still missing (DOMAIN.md
+§2): overdue, then urgent, then all others, each by deadline then ``placed_at``; orders
+without a deadline last within their group. Usually the first one or two segments fill the
+page. The pick list pages through the same segments with a keyset cursor.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from types import SimpleNamespace
@@ -24,13 +27,34 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.domain.dispatch.schemas import BoardCounts, DispatchBoard, PickList, PickSku
+from app.domain.dispatch.schemas import (
+    BoardCounts,
+    DispatchBoard,
+    PickLine,
+    PickList,
+    PickOrder,
+    PickSku,
+    ShipTo,
+)
 from app.domain.order.read import policies, summary
 from app.domain.order.rules import SHORT_URGENT_WITHIN
 from app.domain.store.rules import CENT, DispatchPolicy, effective_policy
 
 # The bin width of dispatch_board_bin() (migration 0004); the SQL below spells it too.
 BIN = timedelta(minutes=15)
+
+
+@dataclass(frozen=True)
+class PickPosition:
+    """Where a pick-list page ended: the instant orders were classified at, the segment and
+    the last order's sort key."""
+
+    at: datetime
+    segment: int
+    deadline: datetime
+    placed_at: datetime
+    order_id: int
+
 
 # One row per store: totals from the histogram, plus the orders of the current bin one by one.
 # Bins before the store's earliest awaiting deadline hold no order (their rows sum to zero).
@@ -95,11 +119,10 @@ SELECT p.store_id, s.short, s.dated,
 """
 )
 
-# Risk groups on stored columns (DOMAIN.md §2): overdue after the deadline, at risk from
-# at_risk_at, a deadline-less order (group not formed) in none.
+# Groups of DOMAIN.md §2 on stored columns: overdue after the deadline; a deadline-less order
+# (group not formed) last within its group. ``risk`` is a label, not a sort key.
 _OVERDUE = "o.dispatch_deadline < :now"
-_AT_RISK = "o.dispatch_deadline >= :now AND o.at_risk_at <= :now"
-_ON_TRACK = "o.dispatch_deadline >= :now AND (o.at_risk_at > :now OR o.at_risk_at IS NULL)"
+_DUE_LATER = "o.dispatch_deadline >= :now"
 _UNDATED = "o.dispatch_deadline IS NULL"
 # Urgent: a shipping chase (stored flag) or short stock within 12 h of the deadline
 # (rules.is_short_near_deadline). The first conjunct is ix_orders_board_urgent's predicate.
@@ -115,25 +138,17 @@ _PICKABLE = (
 )
 _PICK_URGENT = "(o.urgent OR o.allocation <> 'full') AND o.urgent"
 _PICK_NOT_URGENT = "NOT o.urgent"
-# At-risk orders lie below the last deadline bin whose at-risk bin has begun: without this
-# bound a scan for a few at-risk orders would walk every on-track one after them.
-_AT_RISK_BOUND = """
-    AND o.dispatch_deadline < (
-        SELECT max(b.deadline_bin) + interval '15 minutes' FROM (
-            SELECT c.deadline_bin FROM dispatch_board_counts c
-             WHERE c.store_id = s.id
-               AND c.deadline_bin >= dispatch_board_bin(CAST(:now AS timestamptz))
-               AND c.deadline_bin < 'infinity'
-               AND c.at_risk_bin <= dispatch_board_bin(CAST(:now AS timestamptz))
-             GROUP BY c.deadline_bin
-            HAVING sum(c.n) > 0
-        ) AS b
-    )"""
 _COLUMNS = (
     "o.id, o.store_id, o.external_id, o.status, o.allocation, o.placed_at, o.clock_started_at, "
     "o.dispatch_deadline, o.at_risk_at, o.total, o.penalty, o.on_hold, o.refund_pending, "
     "o.urgent, o.shipped_at, o.picked_up_at, o.shipped_late, o.tracking_pattern_mismatch, "
     "o.fake_shipment_risk"
+)
+# Pick-list pages resume after the last order of a segment (its deadline, placed_at, id); the
+# first conjunct bounds the index range, the row comparison breaks ties.
+_AFTER = (
+    " AND o.dispatch_deadline >= :after_deadline AND (o.dispatch_deadline, o.placed_at, o.id) "
+    "> (:after_deadline, :after_placed, :after_id)"
 )
 _SKU_TOTALS = sa.text(
     "SELECT l.sku_id, s.sku_code, s.title, s.barcode, sum(l.quantity) AS quantity "
@@ -141,36 +156,45 @@ _SKU_TOTALS = sa.text(
     "WHERE l.order_id = ANY(:ids) "
     "GROUP BY l.sku_id, s.sku_code, s.title, s.barcode ORDER BY s.sku_code, l.sku_id"
 )
+_PICK_LINES = sa.text(
+    "SELECT l.order_id, l.line_no, l.sku_id, s.sku_code, s.title, s.barcode, l.quantity "
+    "FROM order_lines l JOIN skus s ON s.id = l.sku_id "
+    "WHERE l.order_id = ANY(:ids) ORDER BY l.order_id, l.line_no"
+)
 
 
-def _segment(group: str, urgency: str, *, bounded: bool = False) -> sa.TextClause:
-    """Awaiting orders of one segment, per store by (deadline, id), merged, first ``:n``."""
+def _segment(condition: str, columns: str = _COLUMNS, after: str = "") -> sa.TextClause:
+    """Awaiting orders of one segment, per store by (deadline, placed_at, id), merged.
+
+    Each store's part is a range scan of ``ix_orders_board`` (or ``ix_orders_board_urgent``)
+    in deadline order; an incremental sort breaks deadline ties by ``placed_at``.
+    """
     return sa.text(
         "SELECT x.* FROM unnest(CAST(:ids AS bigint[])) AS s(id) CROSS JOIN LATERAL ("
-        f"SELECT {_COLUMNS} FROM orders o "
-        "WHERE o.store_id = s.id AND o.status = 'awaiting_shipment' "
-        f"AND {group} AND {urgency}{_AT_RISK_BOUND if bounded else ''} "
-        "ORDER BY o.dispatch_deadline, o.id LIMIT :n) AS x "
-        "ORDER BY x.dispatch_deadline, x.id LIMIT :n"
+        f"SELECT {columns} FROM orders o "
+        f"WHERE o.store_id = s.id AND o.status = 'awaiting_shipment' AND {condition}{after} "
+        "ORDER BY o.dispatch_deadline, o.placed_at, o.id LIMIT :n) AS x "
+        "ORDER BY x.dispatch_deadline, x.placed_at, x.id LIMIT :n"
     )
 
 
-# Most urgent first; each segment runs only while the page is not full.
+# DOMAIN.md §2: overdue first, then urgent, then all others; each segment runs only while the
+# page is not full. Within a group, deadline-less orders (no clock yet) come last.
 BOARD_SEGMENTS = (
-    _segment(_OVERDUE, _URGENT),
-    _segment(_OVERDUE, _NOT_URGENT),
-    _segment(_AT_RISK, _URGENT, bounded=True),
-    _segment(_AT_RISK, _NOT_URGENT, bounded=True),
-    _segment(_ON_TRACK, _URGENT),
-    _segment(_ON_TRACK, _NOT_URGENT),
-    _segment(_UNDATED, _URGENT),
-    _segment(_UNDATED, _NOT_URGENT),
+    _segment(_OVERDUE),
+    _segment(f"{_DUE_LATER} AND {_URGENT}"),
+    _segment(f"{_UNDATED} AND {_URGENT}"),
+    _segment(f"{_DUE_LATER} AND {_NOT_URGENT}"),
+    _segment(f"{_UNDATED} AND {_NOT_URGENT}"),
 )
-PICK_SEGMENTS = tuple(
-    _segment(f"{group} AND {_PICKABLE}", urgency, bounded=group == _AT_RISK)
-    for group in (_OVERDUE, _AT_RISK, _ON_TRACK)
-    for urgency in (_PICK_URGENT, _PICK_NOT_URGENT)
+_PICK_GROUPS = (
+    _OVERDUE,
+    f"{_DUE_LATER} AND {_PICK_URGENT}",
+    f"{_DUE_LATER} AND {_PICK_NOT_URGENT}",
 )
+_PICK_COLUMNS = f"{_COLUMNS}, o.buyer"
+PICK_SEGMENTS = tuple(_segment(f"{g} AND {_PICKABLE}", _PICK_COLUMNS) for g in _PICK_GROUPS)
+PICK_RESUME = tuple(_segment(f"{g} AND {_PICKABLE}", _PICK_COLUMNS, _AFTER) for g in _PICK_GROUPS)
 
 
 async def _open(session: AsyncSession, store_ids: list[int] | None) -> dict[int, DispatchPolicy]:
@@ -196,21 +220,36 @@ async def _next_orders(
     now: datetime,
     limit: int,
     segments: tuple[sa.TextClause, ...],
+    after: PickPosition | None = None,
 ) -> list[SimpleNamespace]:
-    """The first ``limit`` orders over the segments in order, as plain attribute objects."""
+    """The first ``limit`` orders over the segments in order, as plain attribute objects.
+
+    Each carries ``segment``, the index of the segment it came from. ``after`` resumes in
+    its segment (with the :data:`PICK_RESUME` statement) after its order.
+    """
     rows: list[SimpleNamespace] = []
     seen: set[int] = set()
-    params = {"ids": ids, "now": now, "soon": now + SHORT_URGENT_WITHIN}
-    for statement in segments:
+    params: dict[str, Any] = {"ids": ids, "now": now, "soon": now + SHORT_URGENT_WITHIN}
+    first = 0 if after is None else after.segment
+    for index in range(first, len(segments)):
         if len(rows) >= limit or not ids:
             break
-        result = await session.execute(statement, {**params, "n": limit - len(rows)})
+        statement = segments[index]
+        extra: dict[str, Any] = {}
+        if after is not None and index == after.segment:
+            statement = PICK_RESUME[index]
+            extra = {
+                "after_deadline": after.deadline,
+                "after_placed": after.placed_at,
+                "after_id": after.order_id,
+            }
+        result = await session.execute(statement, {**params, **extra, "n": limit - len(rows)})
         # Each segment is its own statement: an order a concurrent write moves between two
         # of them is listed once. (Attribute reads on a Row cost ~0.5 µs; summary() makes 16.)
         for row in result.mappings():
             if row["id"] not in seen:
                 seen.add(row["id"])
-                rows.append(SimpleNamespace(**row))
+                rows.append(SimpleNamespace(**row, segment=index))
     return rows
 
 
@@ -257,16 +296,51 @@ async def board(
 
 
 async def pick_list(
-    session: AsyncSession, store_ids: list[int] | None, now: datetime, limit: int
-) -> PickList:
-    """The next orders to pick (can ship now), most urgent first, with SKU totals."""
+    session: AsyncSession,
+    store_ids: list[int] | None,
+    now: datetime,
+    limit: int,
+    after: PickPosition | None = None,
+) -> tuple[PickList, PickPosition | None]:
+    """The next orders to pick (can ship now) in board order, with lines, address, SKU totals.
+
+    Pages after the first classify orders at the first page's instant (``after.at``), so an
+    order that falls due while a packer pages is neither listed twice nor skipped. Returns
+    the page and the position to resume after, if there is more.
+    """
     pols = await _open(session, store_ids)
-    rows = await _next_orders(session, sorted(pols), now, limit, PICK_SEGMENTS)
+    at = now if after is None else after.at
+    rows = await _next_orders(session, sorted(pols), at, limit + 1, PICK_SEGMENTS, after)
+    following = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        last = rows[-1]
+        following = PickPosition(at, last.segment, last.dispatch_deadline, last.placed_at, last.id)
     skus: Sequence[sa.Row[Any]] = []
+    lines: dict[int, list[PickLine]] = defaultdict(list)
     if rows:
-        skus = (await session.execute(_SKU_TOTALS, {"ids": [r.id for r in rows]})).all()
-    return PickList(
-        orders=[summary(r, pols[r.store_id], now) for r in rows],
+        order_ids = [r.id for r in rows]
+        skus = (await session.execute(_SKU_TOTALS, {"ids": order_ids})).all()
+        for line in await session.execute(_PICK_LINES, {"ids": order_ids}):
+            lines[line.order_id].append(
+                PickLine(
+                    line_no=line.line_no,
+                    sku_id=line.sku_id,
+                    sku_code=line.sku_code,
+                    title=line.title,
+                    barcode=line.barcode,
+                    quantity=line.quantity,
+                )
+            )
+    page = PickList(
+        orders=[
+            PickOrder(
+                **summary(r, pols[r.store_id], now).model_dump(),
+                ship_to=ShipTo(**r.buyer),
+                items=lines[r.id],
+            )
+            for r in rows
+        ],
         skus=[
             PickSku(
                 sku_id=s.sku_id,
@@ -278,3 +352,4 @@ async def pick_list(
             for s in skus
         ],
     )
+    return page, following

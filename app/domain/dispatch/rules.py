@@ -11,8 +11,10 @@ from enum import StrEnum
 from app.domain.store.rules import DispatchPolicy, LatePenalty
 
 ZERO = Decimal("0.00")
-# Clocks of carriers and ERPs drift; a scan a few minutes "in the future" is accepted.
-CLOCK_SKEW = timedelta(minutes=10)
+# Clocks of phones, carriers and ERPs drift; an instant up to this far "in the future" is
+# accepted (shipments, scans, group formation), no further: a device with a wrong clock can
+# neither dodge a penalty nor block pickup scans (issue 8).
+CLOCK_SKEW = timedelta(minutes=5)
 
 
 class Risk(StrEnum):

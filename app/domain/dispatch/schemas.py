@@ -64,9 +64,10 @@ class DispatchBoard(BaseModel):
         "else the store's policy applied to the order total (DOMAIN.md §1)."
     )
     items: list[OrderSummary] = Field(
-        description="Overdue, then at risk, then on track, then without a deadline; within "
-        "each, urgent orders first (shipping chase, or short stock within 12 h of the "
-        "deadline), then by deadline."
+        description="Overdue orders first; then urgent ones (shipping chase, or short stock "
+        "within 12 h of the deadline); then all others (DOMAIN.md §2). Within each group by "
+        "dispatch deadline, then `placed_at`; orders without a deadline (group not formed) "
+        "last. `risk` is a label and a count, not the sort key."
     )
 
 
@@ -80,6 +81,51 @@ class PickSku(BaseModel):
     quantity: int = Field(description="Sum over the listed orders' lines.", examples=[4])
 
 
+class PickLine(BaseModel):
+    """One line of an order to pick."""
+
+    line_no: int = Field(examples=[1])
+    sku_id: Id
+    sku_code: str = Field(examples=["TEA-500G"])
+    title: str = Field(examples=["西湖龙井 500g"])
+    barcode: str | None = Field(examples=["6901234567892"])
+    quantity: int = Field(examples=[2])
+
+
+class ShipTo(BaseModel):
+    """The ship-to address, as the buyer gave it (packers print labels from it)."""
+
+    name: str = Field(examples=["张三"])
+    phone: str = Field(examples=["13800138000"])
+    province: str = Field(examples=["浙江省"])
+    city: str = Field(examples=["杭州市"])
+    address: str = Field(examples=["西湖区文三路 1 号"])
+
+
+class PickOrder(OrderSummary):
+    """An order of the pick list: its summary, lines and ship-to address."""
+
+    ship_to: ShipTo
+    items: list[PickLine]
+
+
+_SHIP_TO_EXAMPLE: dict[str, Any] = {
+    "name": "张三",
+    "phone": "13800138000",
+    "province": "浙江省",
+    "city": "杭州市",
+    "address": "西湖区文三路 1 号",
+}
+_PICK_LINE_EXAMPLE: dict[str, Any] = {
+    "line_no": 1,
+    "sku_id": "12",
+    "sku_code": "TEA-500G",
+    "title": "西湖龙井 500g",
+    "barcode": "6901234567892",
+    "quantity": 2,
+}
+
+
 class PickList(BaseModel):
     """The next orders to pick, most urgent first, and the SKU totals to pull for them."""
 
@@ -87,7 +133,14 @@ class PickList(BaseModel):
         json_schema_extra={
             "examples": [
                 {
-                    "orders": [{**_SUMMARY_EXAMPLE, "flags": []}],
+                    "orders": [
+                        {
+                            **_SUMMARY_EXAMPLE,
+                            "flags": [],
+                            "ship_to": _SHIP_TO_EXAMPLE,
+                            "items": [_PICK_LINE_EXAMPLE],
+                        }
+                    ],
                     "skus": [
                         {
                             "sku_id": "12",
@@ -97,13 +150,18 @@ class PickList(BaseModel):
                             "quantity": 2,
                         }
                     ],
+                    "next_cursor": None,
                 }
             ]
         }
     )
 
-    orders: list[OrderSummary] = Field(
+    orders: list[PickOrder] = Field(
         description="Awaiting orders that can ship now: fully allocated, not on hold, no "
-        "refund pending, deadline set; ordered like the dispatch board."
+        "refund pending, deadline set; ordered like the dispatch board (overdue, urgent, "
+        "then the others; each by deadline, then `placed_at`)."
     )
     skus: list[PickSku] = Field(description="Totals over the listed orders, by SKU code.")
+    next_cursor: str | None = Field(
+        default=None, description="Pass as `cursor` for the next page; null on the last page."
+    )

@@ -24,6 +24,7 @@ from app.domain.dispatch import rules
 from app.domain.events import service as events
 from app.domain.order.lifecycle import completed_data, completed_key
 from app.domain.order.read import policies
+from app.domain.order.rules import dedupe_key
 from app.domain.store.rules import DispatchPolicy
 
 BATCH = 500
@@ -89,11 +90,6 @@ _SET_COMPLETED = sa.text(
     "updated_at = :now WHERE id = ANY(:ids) AND status IN ('shipped', 'delivered') "
     "RETURNING id, store_id, external_id"
 )
-
-
-def dedupe_key(order_id: int, kind: str) -> str:
-    """The dedupe key of a time-based order event (``order:<id>:at_risk`` …)."""
-    return f"order:{order_id}:{kind}"
 
 
 async def sweep_orders(

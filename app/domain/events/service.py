@@ -16,6 +16,7 @@ EVENT_TYPES = frozenset(
     {
         "order.created",
         "order.paid",
+        "order.group_formed",
         "order.allocated",
         "order.at_risk",
         "order.overdue",

@@ -53,6 +53,8 @@ class BulkOutcome:
     status: int
     order_id: int | None = None
     error: ItemError | None = None
+    # Of a created or existing order: an ERP sees short orders without a second query.
+    allocation: Allocation | None = None
 
 
 class _Raced(Exception):
@@ -206,7 +208,9 @@ async def _take(
         await _copy_events(session, accepted, ids)
     await levels.apply_transitions(session, after)
     for item in accepted:
-        out[item.index] = BulkOutcome(item.index, 201, order_id=ids[item.index])
+        out[item.index] = BulkOutcome(
+            item.index, 201, order_id=ids[item.index], allocation=item.allocation
+        )
     _fill_batch_duplicates(parsed, out, ids)
     return [out[n] for n in range(len(raw))]
 
@@ -231,7 +235,7 @@ class _Found:
     by_code: dict[tuple[int, str], int]
     store_of: dict[int, int]
     states: dict[int, LevelState]
-    existing: dict[tuple[int, str], tuple[int, str]]
+    existing: dict[tuple[int, str], tuple[int, str, Allocation]]
     new_ids: list[int]
 
 
@@ -245,7 +249,8 @@ SELECT
     FROM skus s JOIN stock_levels l ON l.sku_id = s.id
    WHERE (s.store_id, s.sku_code) IN (SELECT * FROM unnest($2::bigint[], $3::text[]))
       OR s.id = ANY($4::bigint[])) AS skus,
- (SELECT coalesce(json_agg(json_build_array(o.id, o.store_id, o.external_id, o.content_hash)),
+ (SELECT coalesce(json_agg(json_build_array(o.id, o.store_id, o.external_id, o.content_hash,
+                                    o.allocation)),
                   '[]')
     FROM unnest($5::bigint[], $6::text[]) AS k(store_id, ext)
     JOIN orders o ON o.store_id = k.store_id AND o.external_id = k.ext) AS existing,
@@ -279,7 +284,7 @@ async def _lookup(session: AsyncSession, principal: Principal, items: list[_Item
         by_code={(st.store_id, st.sku_code): sku for sku, st in states.items()},
         store_of={sku: st.store_id for sku, st in states.items()},
         states=states,
-        existing={(r[1], r[2]): (r[0], r[3]) for r in row["existing"]},
+        existing={(r[1], r[2]): (r[0], r[3], Allocation(r[4])) for r in row["existing"]},
         new_ids=list(row["new_ids"]),
     )
 
@@ -335,9 +340,9 @@ def _split_existing(found: _Found, items: list[_Item], out: dict[int, BulkOutcom
     for item in items:
         key = (item.data.store_id, item.data.external_id)
         if key in existing:
-            order_id, digest = existing[key]
+            order_id, digest, allocation = existing[key]
             out[item.index] = (
-                BulkOutcome(item.index, 200, order_id=order_id)
+                BulkOutcome(item.index, 200, order_id=order_id, allocation=allocation)
                 if digest == item.digest
                 else _fail(item.index, _duplicate(item))
             )
@@ -362,7 +367,7 @@ def _fill_batch_duplicates(
 ) -> None:
     """Later copies of an order created earlier in the same batch."""
     first = {
-        (i.data.store_id, i.data.external_id): (ids[i.index], i.digest)
+        (i.data.store_id, i.data.external_id): (ids[i.index], i.digest, i.allocation)
         for i in parsed
         if i.index in ids
     }
@@ -376,9 +381,9 @@ def _fill_batch_duplicates(
                 Conflict("duplicate_order", "An earlier copy of this order in the batch failed."),
             )
             continue
-        order_id, digest = first[key]
+        order_id, digest, allocation = first[key]
         out[item.index] = (
-            BulkOutcome(item.index, 200, order_id=order_id)
+            BulkOutcome(item.index, 200, order_id=order_id, allocation=allocation)
             if digest == item.digest
             else _fail(item.index, _duplicate(item))
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
@@ -42,11 +43,15 @@ async def lock(
     row = (await session.execute(_LOCK, {"id": order_id})).one_or_none()
     if row is None or not principal.sees_store(row.store_id):
         raise not_found("order", order_id)
+    _check_version(row, if_match)
+    return row
+
+
+def _check_version(row: Any, if_match: int | None) -> None:
     if if_match is not None and if_match != row.version:
         raise PreconditionFailed(
             "version_mismatch", f"Order is at version {row.version}, not {if_match}."
         )
-    return row
 
 
 def _require(action: str, row: Any) -> None:
@@ -68,7 +73,7 @@ def _event_data(row: Any, **extra: Any) -> dict[str, Any]:
 
 def completed_key(order_id: int) -> str:
     """The dedupe key of ``order.completed``: by hand or by the sweep, it is emitted once."""
-    return f"order:{order_id}:completed"
+    return rules.dedupe_key(order_id, "completed")
 
 
 def completed_data(
@@ -132,8 +137,15 @@ async def ship(
     now: datetime,
     if_match: int | None = None,
 ) -> None:
-    """Ship a fully allocated order: reservations become ``ship`` movements."""
-    row = await lock(session, principal, order_id, if_match)
+    """Ship a fully allocated order: reservations become ``ship`` movements.
+
+    The same shipment again (carrier and tracking number) to an order it shipped changes
+    nothing and is no error: a phone that lost the first answer retries safely.
+    """
+    row = await lock(session, principal, order_id)
+    if _is_same_shipment(row, data):
+        return  # before If-Match: the retry carries the version the first request changed
+    _check_version(row, if_match)
     _require("ship", row)
     if row.on_hold or row.refund_pending:
         raise Conflict("order_on_hold", "The order is on hold or has a refund pending.")
@@ -163,12 +175,13 @@ async def ship(
     )
     if clash.first() is not None:
         raise Conflict("duplicate_tracking", f"Tracking number {number} is on another order.")
+    if data.shipped_at is not None:
+        _check_device_time(data.shipped_at, row, now, "shipped_at", "invalid_shipped_at")
     shipped_at = data.shipped_at or now
     late = row.dispatch_deadline is not None and shipped_at > row.dispatch_deadline
     penalty = row.penalty
-    if late and penalty == 0:
-        policy = (await policies(session, [row.store_id]))[row.store_id]
-        penalty = dispatch.penalty(policy.late_penalty, row.total)
+    if late:
+        penalty = await _record_overdue(session, row)
     try:
         async with session.begin_nested():
             await _update(
@@ -209,8 +222,55 @@ async def ship(
             tracking_number=number,
             shipped_at=shipped_at.isoformat(),
             late=late,
+            penalty=f"{penalty:.2f}",
         ),
     )
+
+
+async def _record_overdue(session: AsyncSession, row: Any) -> Decimal:
+    """A late shipment the sweep has not yet seen overdue records its penalty now (§1).
+
+    Whichever comes first, the sweep or this, records the penalty and emits ``order.overdue``
+    with it; the other finds the event's dedupe key taken (``events.dedupe_key`` is UNIQUE,
+    and the order row is locked) and keeps what is on the order. Returns the order's penalty.
+    """
+    policy = (await policies(session, [row.store_id]))[row.store_id]
+    amount: Decimal = row.penalty or dispatch.penalty(policy.late_penalty, row.total)
+    data = _event_data(
+        row, dispatch_deadline=row.dispatch_deadline.isoformat(), penalty=f"{amount:.2f}"
+    )
+    key = rules.dedupe_key(row.id, "overdue")
+    if await events.append(session, "order.overdue", row.store_id, data, dedupe_key=key):
+        return amount
+    return Decimal(row.penalty)
+
+
+_SHIPPED = frozenset({Status.SHIPPED, Status.DELIVERED, Status.COMPLETED})
+
+
+def _is_same_shipment(row: Any, data: ShipIn) -> bool:
+    """Whether ``data`` repeats the shipment the order already has (a retry)."""
+    return (
+        row.status in _SHIPPED
+        and row.carrier == data.carrier
+        and row.tracking_number == data.tracking_number.strip().upper()
+    )
+
+
+def _check_device_time(at: datetime, row: Any, now: datetime, field: str, code: str) -> None:
+    """An instant from a device's clock: not before payment, at most CLOCK_SKEW ahead (422)."""
+    if row.paid_at is not None and at < row.paid_at:
+        raise RuleViolation(
+            code,
+            f"{field} cannot be before the payment ({row.paid_at.isoformat()}).",
+            errors=[{"loc": ["body", field], "msg": "before paid_at", "type": "invalid"}],
+        )
+    if at > now + dispatch.CLOCK_SKEW:
+        raise RuleViolation(
+            code,
+            f"{field} is more than 5 minutes in the future; check the device's clock.",
+            errors=[{"loc": ["body", field], "msg": "in the future", "type": "invalid"}],
+        )
 
 
 async def cancel(
@@ -224,6 +284,13 @@ async def cancel(
     """Cancel before shipment; reserved stock goes back (to waiting orders first)."""
     row = await lock(session, principal, order_id, if_match)
     _require("cancel", row)
+    await cancel_locked(session, row, reason, now)
+
+
+async def cancel_locked(
+    session: AsyncSession, row: Any, reason: str, now: datetime, **event: Any
+) -> None:
+    """Cancel the locked order ``row``: release its stock, ``order.cancelled`` (+ ``event``)."""
     await _update(
         session, row, now, status=Status.CANCELLED.value, cancelled_at=now, cancel_reason=reason
     )
@@ -238,7 +305,9 @@ async def cancel(
     await session.execute(
         sa.text("UPDATE order_lines SET reserved = 0 WHERE order_id = :id"), {"id": row.id}
     )
-    await events.append(session, "order.cancelled", row.store_id, _event_data(row, reason=reason))
+    await events.append(
+        session, "order.cancelled", row.store_id, _event_data(row, reason=reason, **event)
+    )
 
 
 async def track(
@@ -247,18 +316,9 @@ async def track(
     """Record a carrier scan; ``delivered`` moves the order to delivered."""
     row = await lock(session, principal, order_id)
     _require("track", row)
-    if data.at < row.shipped_at:
-        raise RuleViolation(
-            "invalid_tracking_time",
-            "A scan cannot precede the shipment.",
-            errors=[{"loc": ["body", "at"], "msg": "before shipped_at", "type": "invalid"}],
-        )
-    if data.at > now + dispatch.CLOCK_SKEW:
-        raise RuleViolation(
-            "invalid_tracking_time",
-            "A scan cannot be in the future.",
-            errors=[{"loc": ["body", "at"], "msg": "in the future", "type": "invalid"}],
-        )
+    # Bounded by payment, not by the recorded shipment: the carrier may scan the parcel
+    # before the packer's phone records it shipped, and that pickup scan must count.
+    _check_device_time(data.at, row, now, "at", "invalid_tracking_time")
     await session.execute(
         sa.text("INSERT INTO tracking_events (order_id, event, at) VALUES (:id, :e, :at)"),
         {"id": row.id, "e": data.event, "at": data.at},

@@ -172,3 +172,8 @@ def view(o: OrderFacts, policy: DispatchPolicy, now: datetime) -> TimeView:
 def is_short_near_deadline(short: bool, deadline: datetime | None, now: datetime) -> bool:
     """A short allocation within :data:`SHORT_URGENT_WITHIN` of the deadline is urgent."""
     return short and deadline is not None and deadline - now <= SHORT_URGENT_WITHIN
+
+
+def dedupe_key(order_id: int, kind: str) -> str:
+    """The dedupe key of an order event emitted once (``order:<id>:overdue`` …)."""
+    return f"order:{order_id}:{kind}"

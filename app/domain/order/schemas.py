@@ -149,6 +149,29 @@ class ShipIn(BaseModel):
     shipped_at: Instant | None = None
 
 
+class GroupFormedIn(BaseModel):
+    """A group buy's group formed (拼团成功): the dispatch clock starts."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"formed_at": "2026-11-11T10:30:00+08:00"}]},
+    )
+
+    formed_at: Instant = Field(
+        description="When the group formed; at most 5 minutes ahead of the server's clock."
+    )
+
+
+class GroupFailedIn(BaseModel):
+    """A group buy's group failed (拼团失败): the order is cancelled."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"reason": "拼团失败"}]}
+    )
+
+    reason: Note | None = Field(default=None, description="Default `group_failed`.")
+
+
 class ShipBulkItem(ShipIn):
     """One order to ship."""
 
@@ -236,6 +259,10 @@ class BulkItemResult(BaseModel):
     index: int
     status: int = Field(examples=[201])
     id: Id | None = None
+    allocation: Allocation | None = Field(
+        default=None,
+        description="Bulk intake: the order's allocation (`short` and `partial` wait for stock).",
+    )
     error: dict[str, Any] | None = None
 
 
