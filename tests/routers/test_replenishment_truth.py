@@ -254,13 +254,25 @@ async def insert(app: Any, store_id: int, specs: list[Spec]) -> list[int]:
                             "at": at,
                         },
                     )
-            for qty in s.waiting:
+            # Lines waiting for stock, and lines that wait for nothing: fully reserved, shipped
+            # (consumed) or cancelled (released) before they were served.
+            lines = [(q, 0, "open") for q in s.waiting]
+            lines += [(2, 2, "open"), (3, 0, "released"), (4, 1, "released"), (5, 5, "consumed")]
+            for requested, held, state in lines:
                 await session.execute(
                     sa.text(
                         "INSERT INTO reservations (sku_id, store_id, line_ref, requested, "
-                        "reserved, placed_at) VALUES (:id, :store, :ref, :q, 0, now())"
+                        "reserved, status, placed_at) "
+                        "VALUES (:id, :store, :ref, :q, :held, :state, now())"
                     ),
-                    {"id": sku_id, "store": store_id, "ref": unique("line"), "q": qty},
+                    {
+                        "id": sku_id,
+                        "store": store_id,
+                        "ref": unique("line"),
+                        "q": requested,
+                        "held": held,
+                        "state": state,
+                    },
                 )
         await session.commit()
     return ids
