@@ -16,7 +16,11 @@ from typing import Any
 import sqlalchemy as sa
 
 from app.domain.inventory import rules
-from app.domain.inventory.report_schemas import REPLENISHMENT_CSV_FIELDS, ReplenishmentRow
+from app.domain.inventory.report_schemas import (
+    REPLENISHMENT_CSV_FIELDS,
+    LowStockItem,
+    ReplenishmentRow,
+)
 from app.domain.inventory.reports import replenishment_position
 from tests.helpers import ADMIN, Api, unique, vector_cases
 from tests.routers.test_low_stock import set_stock
@@ -353,3 +357,27 @@ def _is_low(s: Spec) -> bool:
 
 
 CSV = {**ADMIN, "Accept": "text/csv"}
+
+
+def test_openapi_examples_are_valid_rows(app: Any) -> None:
+    """The documented examples are rows the API could send, and tell the same story."""
+    schema = app.openapi()
+    parts = schema["components"]["schemas"]
+    [low_example] = parts["LowStockItem"]["examples"]
+    [row_example] = parts["ReplenishmentRow"]["examples"]
+    low_item = LowStockItem.model_validate(low_example)
+    row = ReplenishmentRow.model_validate(row_example)
+    assert low_item.suggested_reorder == row.suggested_qty > 0
+    for part in ("LowStockItem", "ReplenishmentRow"):
+        assert "delisted by hand" in parts[part]["properties"]["status"]["description"]
+    csv_example = schema["paths"]["/v1/replenishment"]["get"]["responses"]["200"]["content"][
+        "text/csv"
+    ]["example"]
+    header, line = csv_example.lstrip("\ufeff").splitlines()
+    assert dict(zip(header.split(","), line.split(","), strict=True)) == {
+        k: "" if v is None else str(v) for k, v in row_example.items()
+    }
+    for path in ("/v1/replenishment", "/v1/low-stock"):
+        description = " ".join(schema["paths"][path]["get"]["description"].split())
+        assert "delisted by hand" in description
+        assert "suggested_reorder" in description
