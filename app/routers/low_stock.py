@@ -30,7 +30,12 @@ async def list_low_stock(
     limit: LimitParam = 50,
     cursor: CursorParam = None,
 ) -> Page[LowStockItem]:
-    """SKUs whose available stock is at or under their live threshold, by SKU id."""
+    """SKUs whose available stock is at or under their live threshold, by SKU id.
+
+    The SKUs of `/v1/replenishment` (active, or delisted automatically when they ran out;
+    not those delisted by hand). `suggested_reorder` equals the SKU's `suggested_qty` in
+    the replenishment table and is always positive.
+    """
     after = decode_cursor(cursor, CURSOR_KIND, 1)[0] if cursor else None
     store_ids = await stores.store_filter(
         session, principal, path_id(store_id, "store") if store_id is not None else None

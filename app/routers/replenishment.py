@@ -38,7 +38,7 @@ BOM = "\ufeff"
 
 _CSV_EXAMPLE = (
     BOM + ",".join(REPLENISHMENT_CSV_FIELDS) + "\r\n"
-    "12,1,TEA-500G,西湖龙井 500g,hot,10.0000,60,10,50,0,5.0,7,7,140,230\r\n"
+    "12,1,TEA-500G,西湖龙井 500g,active,hot,10.0000,60,10,50,0,5.0,7,7,140,230\r\n"
 )
 
 
@@ -154,7 +154,13 @@ async def get_replenishment(
     limit: LimitParam = 50,
     cursor: CursorParam = None,
 ) -> ReplenishmentTable | Response:
-    """Active SKUs with sales rate, cover and suggested order quantity, most urgent first.
+    """Every active or auto-delisted SKU with sales rate, cover and quantity to order, most
+    urgent first.
+
+    SKUs that ran out and were delisted automatically are in the table (`status: delisted`),
+    with the units buyers are waiting for counted in `suggested_qty`; only SKUs delisted by
+    hand are left out. `suggested_qty` is the same figure as `suggested_reorder` in
+    `/v1/low-stock`, and is positive for every low-stock SKU.
 
     JSON is paged (`limit`, `cursor` → `next_cursor`); CSV is the whole table in one
     streamed download (`limit` and `cursor` do not apply). The order is computed live: a

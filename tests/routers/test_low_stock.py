@@ -1,5 +1,5 @@
-"""``GET /v1/low-stock``: live thresholds from 28-day sales, delisted SKUs included, full pages
-across scan batches, cursor walk, roles and store scope."""
+"""``GET /v1/low-stock``: live thresholds from 28-day sales, auto-delisted SKUs included, full
+pages across scan batches, cursor walk, roles and store scope."""
 
 from __future__ import annotations
 
@@ -139,8 +139,10 @@ async def test_vector_numbers_end_to_end(api: Api, app: Any) -> None:
         "store_id": sid,
         "sku_code": hot_low["sku_code"],
         "title": "西湖龙井 明前特级 500g",
+        "status": "active",
         "available": 50,
         "threshold": 140,
+        "backordered": 0,
         "velocity_class": "hot",
         "avg_daily_sales": "10.0000",
         "suggested_reorder": 230,
@@ -163,7 +165,7 @@ async def test_vector_numbers_end_to_end(api: Api, app: Any) -> None:
         0,
         0,
         "slow",
-        0,
+        1,  # never sold, but out of stock: one brings it above its threshold of 0
     )
     x = by_id[explicit["id"]]
     assert (x["available"], x["threshold"], x["suggested_reorder"]) == (5, 5, 275)
@@ -182,14 +184,27 @@ async def test_only_last_28_days_count(api: Api, app: Any) -> None:
     )
 
 
-async def test_delisted_sku_still_listed(api: Api, app: Any) -> None:
+async def test_auto_delisted_sku_listed_manually_delisted_not(api: Api, app: Any) -> None:
     store = await api.store()
-    sku = await api.sku(store["id"])
-    r = await api.client.patch(f"/v1/skus/{sku['id']}", json={"status": "delisted"}, headers=ADMIN)
-    assert r.status_code == 200, r.text
-    await set_stock(app, sku["id"], on_hand=0, shipped=10)
+    auto = await api.sku(store["id"])
+    by_hand = await api.sku(store["id"])
+    for sku in (auto, by_hand):
+        for kind in ("receive", "damage"):  # 1 in, 1 out: out of stock, delisted automatically
+            r = await api.client.post(
+                "/v1/stock-movements",
+                json={"sku_id": sku["id"], "kind": kind, "quantity": 1},
+                headers=ADMIN,
+            )
+            assert r.status_code == 201, r.text
+        await set_stock(app, sku["id"], on_hand=0, shipped=10)
+    r = await api.client.patch(
+        f"/v1/skus/{by_hand['id']}", json={"status": "delisted"}, headers=ADMIN
+    )
+    assert (r.status_code, r.json()["delisted_by"]) == (200, "manual"), r.text
+    r = await api.client.get(f"/v1/skus/{auto['id']}", headers=ADMIN)
+    assert (r.json()["status"], r.json()["delisted_by"]) == ("delisted", "auto")
     items = (await low(api, store_id=store["id"]))["items"]
-    assert [i["sku_id"] for i in items] == [sku["id"]]
+    assert [(i["sku_id"], i["status"]) for i in items] == [(auto["id"], "delisted")]
 
 
 async def test_threshold_is_live_not_cached(api: Api, app: Any) -> None:

@@ -84,6 +84,7 @@ async def test_table_numbers_and_order(api: Api, app: Any) -> None:
         "store_id": sid,
         "sku_code": skus["hot_5d"]["sku_code"],
         "title": "西湖龙井 500g",
+        "status": "active",
         "velocity_class": "hot",
         "avg_daily_sales": "10.0000",
         "on_hand": 60,
@@ -117,7 +118,7 @@ async def test_table_numbers_and_order(api: Api, app: Any) -> None:
     assert pick("regular", *cols) == ("2.0000", "regular", 5, 3, "2.5", 10, 3, 26, 52)
     assert pick("slow_sold", *cols) == ("0.1071", "slow", 0, 0, "0.0", 7, 1, 1, 3)
     assert pick("idle_stocked", *cols) == ("0.0000", "slow", 4, 0, None, 7, 1, 0, 0)
-    assert pick("idle_empty", *cols) == ("0.0000", "slow", 0, 0, None, 7, 1, 0, 0)
+    assert pick("idle_empty", *cols) == ("0.0000", "slow", 0, 0, None, 7, 1, 0, 1)
     assert rows["idle_empty"]["title"] == "云南普洱 357g 饼茶"
     r = await api.client.get("/v1/replenishment", params={"store_id": sid}, headers=ADMIN)
     assert "云南普洱 357g 饼茶" in r.text  # not \u-escaped

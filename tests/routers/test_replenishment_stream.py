@@ -17,6 +17,7 @@ from starlette.types import Message
 from app import streaming
 from app.domain.inventory.report_schemas import REPLENISHMENT_CSV_FIELDS, ReplenishmentRow
 from app.domain.inventory.reports import replenishment_position
+from app.domain.sku.schemas import SkuStatus
 from app.pagination import encode_cursor
 from app.routers.replenishment import csv_cells, neutralise_cell
 from tests.helpers import ADMIN, Api, assert_problem, unique
@@ -301,6 +302,7 @@ def test_numbers_keep_their_sign() -> None:
         store_id=2,
         sku_code="-neg",
         title="=x",
+        status=SkuStatus.ACTIVE,
         velocity_class="slow",  # type: ignore[arg-type]
         avg_daily_sales=Decimal("0.0357"),
         on_hand=0,

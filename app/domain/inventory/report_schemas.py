@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema
 
 from app.domain.inventory.rules import DEFAULT_COVER_DAYS, VelocityClass
+from app.domain.sku.schemas import SkuStatus
 from app.domain.types import Id
 
 _FOUR = Decimal("0.0001")
@@ -48,6 +49,25 @@ def _avg_field() -> Any:
     )
 
 
+def _status_field() -> Any:
+    return Field(
+        description="`active`, or `delisted` when the SKU ran out and was delisted "
+        "automatically (it is relisted when stock returns). SKUs delisted by hand are not "
+        "in the stock reports.",
+        examples=["active"],
+    )
+
+
+_SUGGESTION = (
+    "`max(0, max(ceil(avg_daily_sales × (lead_time_days + safety_days + cover_days)), "
+    "threshold + 1) − available + backordered)`, `cover_days` 14: enough to serve the "
+    "backorders and cover the lead time, the safety days and two more weeks of sales, and "
+    "never less than what brings the SKU above its low-stock threshold, so a low-stock SKU "
+    "always gets a positive quantity (no inbound stock is tracked). The same figure as "
+    "`suggested_reorder` in `/v1/low-stock` and `suggested_qty` in `/v1/replenishment`."
+)
+
+
 def _velocity_field() -> Any:
     return Field(
         description="热销 `hot` ≥ 5/day, 滞销 `slow` < 0.2/day, otherwise 常销 `regular`.",
@@ -66,8 +86,10 @@ class LowStockItem(BaseModel):
                     "store_id": "1",
                     "sku_code": "TEA-500G",
                     "title": "西湖龙井 500g",
+                    "status": "active",
                     "available": 50,
                     "threshold": 140,
+                    "backordered": 0,
                     "velocity_class": "hot",
                     "avg_daily_sales": "10.0000",
                     "suggested_reorder": 230,
@@ -80,23 +102,25 @@ class LowStockItem(BaseModel):
     store_id: Id
     sku_code: str = Field(examples=["TEA-500G"])
     title: str = Field(examples=["西湖龙井 500g"])
+    status: SkuStatus = _status_field()
     available: int = Field(description="`on_hand − reserved`.", examples=[50])
     threshold: int = Field(
         description="`low_stock_threshold` if set, else the reorder point "
         "`ceil(avg_daily_sales × (lead_time_days + safety_days))`, computed now.",
         examples=[140],
     )
+    backordered: int = Field(
+        description="Units ordered by buyers that are still waiting for stock.", examples=[0]
+    )
     velocity_class: VelocityClass = _velocity_field()
     avg_daily_sales: AvgDailySales = _avg_field()
     suggested_reorder: int = Field(
-        description="Units to order: `max(0, ceil(avg_daily_sales × (lead_time_days + "
-        "safety_days + 14)) − available + backordered)`.",
-        examples=[230],
+        description="Units to order, always > 0 here: " + _SUGGESTION, examples=[230]
     )
 
 
 class ReplenishmentRow(BaseModel):
-    """One active SKU of the weekly replenishment request (补货需求表)."""
+    """One active or auto-delisted SKU of the weekly replenishment request (补货需求表)."""
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -106,6 +130,7 @@ class ReplenishmentRow(BaseModel):
                     "store_id": "1",
                     "sku_code": "TEA-500G",
                     "title": "西湖龙井 500g",
+                    "status": "active",
                     "velocity_class": "hot",
                     "avg_daily_sales": "10.0000",
                     "on_hand": 60,
@@ -126,6 +151,7 @@ class ReplenishmentRow(BaseModel):
     store_id: Id
     sku_code: str = Field(examples=["TEA-500G"])
     title: str = Field(examples=["西湖龙井 500g"])
+    status: SkuStatus = _status_field()
     velocity_class: VelocityClass = _velocity_field()
     avg_daily_sales: AvgDailySales = _avg_field()
     on_hand: int = Field(description="Units in the warehouse (sum of the ledger).", examples=[60])
@@ -146,16 +172,13 @@ class ReplenishmentRow(BaseModel):
     reorder_point: int = Field(
         description="`ceil(avg_daily_sales × (lead_time_days + safety_days))`.", examples=[140]
     )
-    suggested_qty: int = Field(
-        description="`max(0, ceil(avg_daily_sales × (lead_time_days + safety_days + "
-        "cover_days)) − available + backordered)`.",
-        examples=[230],
-    )
+    suggested_qty: int = Field(description="Units to order: " + _SUGGESTION, examples=[230])
 
 
 class ReplenishmentTable(BaseModel):
-    """The weekly replenishment request: hot first, then regular, then slow; fewest days of
-    cover first within a class (none last), then by SKU code."""
+    """The weekly replenishment request: every active or auto-delisted SKU (not those delisted
+    by hand); hot first, then regular, then slow; fewest days of cover first within a class
+    (none last), then by SKU code."""
 
     store_id: Id | None = Field(
         description="The store asked for; null when the table covers the key's whole scope."

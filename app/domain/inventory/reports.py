@@ -1,31 +1,27 @@
 """Stock reports (DOMAIN.md §3): the low-stock list and the weekly replenishment table.
 
-The low-stock list reads SKUs in id-ordered batches with one SQL statement per batch for
-balances, one GROUP BY for 28-day sales and one for backorders. The replenishment table
-sorts on figures derived from 28-day sales, so PostgreSQL computes and sorts it in one
-statement, read a page at a time (keyset) or streamed in batches (``app.streaming``): the
-service never holds a whole catalogue. Both apply the pure rules in Python. Thresholds are
-computed live from ``now`` (the cached ``stock_levels.threshold`` is only for crossing
-detection and may lag velocity changes between refreshes).
+Both read the same per-SKU inputs (:data:`_FIGURES`: balance, 28-day sales, backorders) for
+the same SKUs (active or auto-delisted, ``rules.is_replenished``) and apply the same pure
+rules in Python, so a SKU's ``suggested_reorder`` and ``suggested_qty`` agree. The low-stock
+list reads them in id-ordered batches. The replenishment table sorts on figures derived from
+28-day sales, so PostgreSQL computes and sorts it in one statement, read a page at a time
+(keyset) or streamed in batches (``app.streaming``): the service never holds a whole
+catalogue. Thresholds are computed live from ``now`` (the cached ``stock_levels.threshold``
+is only for crossing detection and may lag velocity changes between refreshes).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.domain.inventory import levels, reservations, rules
+from app.domain.inventory import rules
 from app.domain.inventory.report_schemas import LowStockItem, ReplenishmentRow
-from app.models import Sku, StockLevel
 
 BATCH_SIZE = 1_000
-
-_skus = Sku.__table__  # type: ignore[attr-defined]
-_levels = StockLevel.__table__  # type: ignore[attr-defined]
 
 _CLASS_ORDER = {
     rules.VelocityClass.HOT: 0,
@@ -34,66 +30,41 @@ _CLASS_ORDER = {
 }
 
 
-async def _sku_batch(
-    session: AsyncSession,
-    store_ids: list[int] | None,
-    after_id: int | None,
-    *,
-    active_only: bool,
-    size: int = BATCH_SIZE,
-) -> list[Any]:
-    """Up to ``size`` SKUs with their balances, by id, after ``after_id``."""
-    stmt = (
-        sa.select(
-            _skus.c.id,
-            _skus.c.store_id,
-            _skus.c.sku_code,
-            _skus.c.title,
-            _skus.c.low_stock_threshold,
-            _skus.c.lead_time_days,
-            _skus.c.safety_days,
-            sa.func.coalesce(_levels.c.on_hand, 0).label("on_hand"),
-            sa.func.coalesce(_levels.c.reserved, 0).label("reserved"),
-        )
-        .select_from(_skus.outerjoin(_levels, _levels.c.sku_id == _skus.c.id))
-        .order_by(_skus.c.id)
-        .limit(size)
-    )
-    if store_ids is not None:
-        stmt = stmt.where(_skus.c.store_id.in_(store_ids))
-    if after_id is not None:
-        stmt = stmt.where(_skus.c.id > after_id)
-    if active_only:
-        stmt = stmt.where(_skus.c.status == "active")
-    return list(await session.execute(stmt))
+# Inputs of the rules per SKU, one statement for both reports, so that they read the same
+# figures: balance, units shipped in the last 28 days and units waiting for stock. Which SKUs
+# are reported mirrors ``rules.is_replenished`` (active, or delisted for running out).
+_FIGURES = """
+SELECT s.id, s.store_id, s.sku_code, s.title, s.status, s.low_stock_threshold,
+       s.lead_time_days, s.safety_days, coalesce(l.on_hand, 0) AS on_hand,
+       coalesce(l.reserved, 0) AS reserved, coalesce(sh.units, 0) AS shipped,
+       coalesce(bo.waiting, 0) AS backordered
+  FROM skus s
+  LEFT JOIN stock_levels l ON l.sku_id = s.id
+  LEFT JOIN LATERAL (
+        SELECT -SUM(m.quantity) AS units FROM stock_movements m
+         WHERE m.sku_id = s.id AND m.kind = 'ship' AND m.created_at >= :since) sh ON true
+  LEFT JOIN LATERAL (
+        SELECT SUM(r.requested - r.reserved) AS waiting FROM reservations r
+         WHERE r.sku_id = s.id AND r.status = 'open' AND r.reserved < r.requested) bo ON true
+ WHERE (s.status = 'active' OR s.delisted_by = 'auto') {scope}"""
 
 
-async def _shipped_28d(
-    session: AsyncSession, sku_ids: Sequence[int], now: datetime
-) -> dict[int, int]:
-    return await levels.units_shipped_since(
-        session, sku_ids, now - timedelta(days=rules.VELOCITY_WINDOW_DAYS)
-    )
+def _scope(store_ids: list[int] | None, now: datetime) -> tuple[str, dict[str, Any]]:
+    """The ``{scope}`` of :data:`_FIGURES` and the parameters it needs."""
+    params: dict[str, Any] = {"since": now - timedelta(days=rules.VELOCITY_WINDOW_DAYS)}
+    if store_ids is None:
+        return "", params
+    return "AND s.store_id = ANY(CAST(:store_ids AS bigint[]))", params | {"store_ids": store_ids}
 
 
-def _figures(row: Any, shipped: dict[int, int]) -> rules.StockFigures:
+def _figures(row: Any) -> rules.StockFigures:
     return rules.stock_figures(
         on_hand=row.on_hand,
         reserved=row.reserved,
-        units_shipped_28d=shipped.get(row.id, 0),
+        units_shipped_28d=int(row.shipped),
         low_stock_threshold=row.low_stock_threshold,
         lead_time_days=row.lead_time_days,
         safety_days=row.safety_days,
-    )
-
-
-def _suggested(fig: rules.StockFigures, backordered: int) -> int:
-    return rules.suggested_qty(
-        fig.avg_daily_sales,
-        lead_time_days=fig.lead_time_days,
-        safety_days=fig.safety_days,
-        available=fig.available,
-        backordered=backordered,
     )
 
 
@@ -104,33 +75,39 @@ async def low_stock(
     after_id: int | None,
     limit: int,
 ) -> list[LowStockItem]:
-    """SKUs (any status) with ``available ≤ threshold``, by id: ``limit + 1`` after ``after_id``.
+    """Reported SKUs with ``available ≤ threshold``, by id: ``limit + 1`` after ``after_id``.
 
-    Delisted SKUs are included: an out-of-stock SKU delisted automatically still needs
-    reordering. Batches are scanned until the page is full or the SKUs run out.
+    The SKUs of the replenishment table (``rules.is_replenished``): an out-of-stock SKU
+    delisted automatically still needs reordering, one delisted by hand does not. Batches
+    are scanned until the page is full or the SKUs run out.
     """
+    scope, params = _scope(store_ids, now)
+    stmt = sa.text(
+        _FIGURES.format(scope=scope + " AND s.id > CAST(:after AS bigint)")
+        + " ORDER BY s.id LIMIT CAST(:size AS bigint)"
+    )
     found: list[LowStockItem] = []
-    after = after_id
+    after = 0 if after_id is None else after_id
     while len(found) <= limit:
-        batch = await _sku_batch(session, store_ids, after, active_only=False)
+        batch = list(await session.execute(stmt, params | {"after": after, "size": BATCH_SIZE}))
         if not batch:
             break
         after = batch[-1].id
-        shipped = await _shipped_28d(session, [r.id for r in batch], now)
-        low = [(r, f) for r in batch if (f := _figures(r, shipped)).low_stock]
+        low = [(r, f) for r in batch if (f := _figures(r)).low_stock]
         low = low[: limit + 1 - len(found)]
-        waiting = await reservations.backordered(session, [r.id for r, _ in low])
         found.extend(
             LowStockItem(
                 sku_id=r.id,
                 store_id=r.store_id,
                 sku_code=r.sku_code,
                 title=r.title,
+                status=r.status,
                 available=f.available,
                 threshold=f.threshold,
+                backordered=int(r.backordered),
                 velocity_class=f.velocity_class,
                 avg_daily_sales=rules.display_avg(f.avg_daily_sales),
-                suggested_reorder=_suggested(f, waiting.get(r.id, 0)),
+                suggested_reorder=rules.suggested_qty(f, backordered=int(r.backordered)),
             )
             for r, f in low
         )
@@ -140,19 +117,7 @@ async def low_stock(
 
 
 _REPLENISHMENT = """
-WITH figures AS (
-    SELECT s.id, s.store_id, s.sku_code, s.title, s.low_stock_threshold, s.lead_time_days,
-           s.safety_days, coalesce(l.on_hand, 0) AS on_hand, coalesce(l.reserved, 0) AS reserved,
-           coalesce(sh.units, 0) AS shipped, coalesce(bo.waiting, 0) AS backordered
-      FROM skus s
-      LEFT JOIN stock_levels l ON l.sku_id = s.id
-      LEFT JOIN LATERAL (
-            SELECT -SUM(m.quantity) AS units FROM stock_movements m
-             WHERE m.sku_id = s.id AND m.kind = 'ship' AND m.created_at >= :since) sh ON true
-      LEFT JOIN LATERAL (
-            SELECT SUM(r.requested - r.reserved) AS waiting FROM reservations r
-             WHERE r.sku_id = s.id AND r.status = 'open' AND r.reserved < r.requested) bo ON true
-     WHERE s.status = 'active' {scope}
+WITH figures AS ({figures}
 ), keyed AS (
     SELECT f.*,
            CASE WHEN f.shipped >= CAST(:hot_units AS numeric) THEN 0
@@ -201,16 +166,12 @@ def replenishment_query(
     The sort key (velocity class and days of cover) is derived from 28-day sales, so the
     database sorts the whole scope and the service only ever holds a page or a batch.
     """
-    params: dict[str, Any] = {
-        "since": now - timedelta(days=rules.VELOCITY_WINDOW_DAYS),
+    scope, params = _scope(store_ids, now)
+    params |= {
         "hot_units": rules.HOT_PER_DAY * rules.VELOCITY_WINDOW_DAYS,
         "slow_units": rules.SLOW_PER_DAY * rules.VELOCITY_WINDOW_DAYS,
         "window": rules.VELOCITY_WINDOW_DAYS,
     }
-    scope = ""
-    if store_ids is not None:
-        scope = "AND s.store_id = ANY(CAST(:store_ids AS bigint[]))"
-        params["store_ids"] = store_ids
     where = ""
     if after is not None:
         where = _AFTER
@@ -226,18 +187,20 @@ def replenishment_query(
     if limit is not None:
         top = "LIMIT CAST(:limit AS bigint)"
         params["limit"] = limit
-    return sa.text(_REPLENISHMENT.format(scope=scope, after=where, limit=top)), params
+    figures = _FIGURES.format(scope=scope)
+    return sa.text(_REPLENISHMENT.format(figures=figures, after=where, limit=top)), params
 
 
 def replenishment_row(r: Any) -> ReplenishmentRow:
     """A row of :func:`replenishment_query` as the table shows it (the rules applied)."""
-    fig = _figures(r, {r.id: int(r.shipped)})
+    fig = _figures(r)
     back = int(r.backordered)
     return ReplenishmentRow(
         sku_id=r.id,
         store_id=r.store_id,
         sku_code=r.sku_code,
         title=r.title,
+        status=r.status,
         velocity_class=fig.velocity_class,
         avg_daily_sales=rules.display_avg(fig.avg_daily_sales),
         on_hand=fig.on_hand,
@@ -248,7 +211,7 @@ def replenishment_row(r: Any) -> ReplenishmentRow:
         lead_time_days=fig.lead_time_days,
         safety_days=fig.safety_days,
         reorder_point=fig.reorder_point,
-        suggested_qty=_suggested(fig, back),
+        suggested_qty=rules.suggested_qty(fig, backordered=back),
     )
 
 
@@ -261,8 +224,8 @@ async def replenishment_page(
 ) -> list[ReplenishmentRow]:
     """``limit + 1`` rows of the weekly replenishment table (DOMAIN.md §3) after ``after``.
 
-    Active SKUs of ``store_ids`` (None: every store), hot, regular, slow; within a class
-    fewest days of cover first (none last), then by SKU code.
+    Active and auto-delisted SKUs of ``store_ids`` (None: every store), hot, regular, slow;
+    within a class fewest days of cover first (none last), then by SKU code.
     """
     stmt, params = replenishment_query(store_ids, now, after, limit + 1)
     return [replenishment_row(r) for r in await session.execute(stmt, params)]

@@ -103,18 +103,30 @@ def is_low_stock(available: int, threshold: int) -> bool:
     return available <= threshold
 
 
+def is_replenished(status: str, delisted_by: str | None) -> bool:
+    """Whether a SKU belongs in the stock reports: active or delisted for running out.
+
+    A SKU delisted automatically is out of stock, often with buyers waiting: exactly what must
+    be reordered. Only a SKU an operator delisted by hand is left out.
+    """
+    return status == "active" or delisted_by == "auto"
+
+
 def suggested_qty(
-    avg: Decimal,
-    *,
-    lead_time_days: int,
-    safety_days: int,
-    available: int,
-    backordered: int,
-    cover_days: int = DEFAULT_COVER_DAYS,
+    fig: StockFigures, *, backordered: int, cover_days: int = DEFAULT_COVER_DAYS
 ) -> int:
-    """``max(0, ceil(avg × (lead + safety + cover)) − available + backordered)``."""
-    need = _ceil(avg * (lead_time_days + safety_days + cover_days))
-    return max(0, need - available + backordered)
+    """Units to order: enough for the waiting lines and to end above the low-stock threshold.
+
+    ``max(0, max(ceil(avg × (lead + safety + cover)), threshold + 1) − available + backordered)``.
+    DOMAIN.md §3 orders up to ``ceil(avg × (lead + safety + cover))``; that alone can be at or
+    under the threshold (an explicit ``low_stock_threshold`` above the need, a trickle of sales,
+    an empty SKU that never sold), so a low-stock SKU got 0. The order-up-to level is therefore
+    at least ``threshold + 1``: a SKU that is low always gets a positive suggestion, and what it
+    suggests brings it out of low stock once the backorders are served.
+    """
+    need = _ceil(fig.avg_daily_sales * (fig.lead_time_days + fig.safety_days + cover_days))
+    target = max(need, fig.threshold + 1)
+    return max(0, target - fig.available + backordered)
 
 
 def days_of_cover(

@@ -3,10 +3,13 @@ low-stock / out-of-stock / delist transitions."""
 
 from __future__ import annotations
 
+import math
 from decimal import Decimal
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from app.domain.inventory import rules
 from app.domain.inventory.rules import VelocityClass
@@ -183,32 +186,94 @@ def test_nothing_sold_is_low_only_when_empty() -> None:
 
 
 @pytest.mark.parametrize(
-    ("avg", "lead", "safety", "available", "backordered", "expected"),
+    ("units", "lead", "safety", "threshold", "available", "backordered", "expected"),
     [
-        pytest.param(Decimal(10), 7, 7, 50, 0, 230, id="hot-280-minus-50"),
-        pytest.param(Decimal(2), 10, 3, 5, 3, 52, id="backorders-add"),
-        pytest.param(Decimal(5), 7, 7, 200, 0, 0, id="never-negative"),
-        pytest.param(Decimal(5), 7, 7, 140, 0, 0, id="exactly-covered"),
-        pytest.param(Decimal(5), 7, 7, 139, 0, 1, id="one-short"),
-        pytest.param(Decimal(0), 7, 1, 0, 4, 4, id="nothing-sells-backorders-still-count"),
-        pytest.param(Decimal(5), 7, 7, 200, 100, 40, id="backorders-beyond-stock"),
-        pytest.param(Decimal(3) / 28, 7, 1, 0, 0, 3, id="ceil-of-2.357"),
+        pytest.param(280, 7, 7, None, 50, 0, 230, id="hot-280-minus-50"),
+        pytest.param(56, 10, 3, None, 5, 3, 52, id="backorders-add"),
+        pytest.param(140, 7, 7, None, 200, 0, 0, id="never-negative"),
+        pytest.param(140, 7, 7, None, 140, 0, 0, id="exactly-covered"),
+        pytest.param(140, 7, 7, None, 139, 0, 1, id="one-short"),
+        pytest.param(140, 7, 7, None, 200, 100, 40, id="backorders-beyond-stock"),
+        pytest.param(3, 7, 1, None, 0, 0, 3, id="ceil-of-2.357"),
+        # Low stock, yet the DOMAIN.md §3 need alone suggested 0: order up to threshold + 1.
+        pytest.param(28, 7, 3, 100, 50, 0, 51, id="explicit-threshold-above-need"),
+        pytest.param(28, 7, 3, 100, 100, 0, 1, id="at-explicit-threshold"),
+        pytest.param(28, 7, 3, 100, 101, 0, 0, id="above-explicit-threshold"),
+        pytest.param(1, 7, 1, None, 1, 0, 1, id="trickle-need-equals-reorder-point"),
+        pytest.param(0, 7, 1, None, 0, 0, 1, id="never-sold-and-empty"),
+        pytest.param(0, 7, 1, None, 4, 0, 0, id="never-sold-and-stocked"),
+        pytest.param(0, 7, 1, None, 0, 4, 5, id="nothing-sells-backorders-and-one-more"),
+        pytest.param(0, 7, 1, 10, 0, 4, 15, id="backorders-and-explicit-threshold"),
+        pytest.param(56, 0, 0, 0, 0, 0, 28, id="no-lead-no-safety-still-covers-14-days"),
     ],
 )
 def test_suggested_qty(
-    avg: Decimal, lead: int, safety: int, available: int, backordered: int, expected: int
+    units: int,
+    lead: int,
+    safety: int,
+    threshold: int | None,
+    available: int,
+    backordered: int,
+    expected: int,
 ) -> None:
-    got = rules.suggested_qty(
-        avg, lead_time_days=lead, safety_days=safety, available=available, backordered=backordered
-    )
-    assert got == expected
+    fig = figures(units, on_hand=available, threshold=threshold, lead=lead, safety=safety)
+    assert rules.suggested_qty(fig, backordered=backordered) == expected
 
 
 def test_cover_days_default_is_14() -> None:
-    kwargs: dict[str, Any] = {"lead_time_days": 7, "safety_days": 7, "available": 0}
-    default = rules.suggested_qty(Decimal(1), backordered=0, **kwargs)
-    assert default == 28  # 1/day × (7 + 7 + 14)
-    assert rules.suggested_qty(Decimal(1), backordered=0, cover_days=0, **kwargs) == 14
+    fig = figures(28, lead=7, safety=7)  # 1/day
+    assert rules.suggested_qty(fig, backordered=0) == 28  # 1/day × (7 + 7 + 14)
+    assert rules.suggested_qty(fig, backordered=0, cover_days=0) == 15  # 14, or threshold + 1
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    on_hand=st.integers(0, 2_000),
+    reserved_share=st.floats(0, 1),
+    units=st.integers(0, 3_000),
+    threshold=st.none() | st.integers(0, 3_000),
+    lead=st.none() | st.integers(0, 60),
+    safety=st.none() | st.integers(0, 30),
+    backordered=st.integers(0, 500),
+)
+def test_suggestion_brings_every_low_sku_out_of_low_stock(
+    on_hand: int,
+    reserved_share: float,
+    units: int,
+    threshold: int | None,
+    lead: int | None,
+    safety: int | None,
+    backordered: int,
+) -> None:
+    """Low stock ⇒ a positive suggestion; what it suggests is the least that serves the
+    backorders, ends above the threshold and is never under the DOMAIN.md §3 need."""
+    reserved = int(on_hand * reserved_share)
+    fig = figures(
+        units, on_hand=on_hand, reserved=reserved, threshold=threshold, lead=lead, safety=safety
+    )
+    qty = rules.suggested_qty(fig, backordered=backordered)
+    need = math.ceil(
+        fig.avg_daily_sales * (fig.lead_time_days + fig.safety_days + rules.DEFAULT_COVER_DAYS)
+    )
+    assert qty >= max(0, need - fig.available + backordered)
+    if fig.low_stock:
+        assert qty > 0
+    if qty > 0:
+        after = fig.available + qty - backordered
+        assert not rules.is_low_stock(after, fig.threshold)
+        assert rules.is_low_stock(after - 1, fig.threshold) or after - 1 < need
+
+
+@pytest.mark.parametrize(
+    ("status", "delisted_by", "reported"),
+    [
+        pytest.param("active", None, True, id="active"),
+        pytest.param("delisted", "auto", True, id="ran-out-delisted-automatically"),
+        pytest.param("delisted", "manual", False, id="delisted-by-hand"),
+    ],
+)
+def test_is_replenished(status: str, delisted_by: str | None, reported: bool) -> None:
+    assert rules.is_replenished(status, delisted_by) is reported
 
 
 @pytest.mark.parametrize(
@@ -248,22 +313,21 @@ def _vector_cases() -> list[Any]:
 def test_replenishment_vector(case: dict[str, Any]) -> None:
     expect = case["expect"]
     fig = figures(
-        case["units_shipped_last_28_days"], on_hand=case["available"], lead=case["lead_time_days"]
+        case["units_shipped_last_28_days"],
+        on_hand=case["available"],
+        lead=case["lead_time_days"],
+        threshold=case.get("low_stock_threshold"),
     )
     assert fig.available == case["available"]
     assert rules.display_avg(fig.avg_daily_sales) == Decimal(str(expect["avg_daily_sales"]))
     assert fig.velocity_class == expect["velocity_class"]
     assert fig.reorder_point == expect["reorder_point"]
-    assert fig.threshold == expect["reorder_point"]
+    assert fig.threshold == case.get("low_stock_threshold", expect["reorder_point"])
     assert fig.low_stock is expect["low_stock"]
-    suggested = rules.suggested_qty(
-        fig.avg_daily_sales,
-        lead_time_days=fig.lead_time_days,
-        safety_days=fig.safety_days,
-        available=fig.available,
-        backordered=case["backordered"],
-    )
+    suggested = rules.suggested_qty(fig, backordered=case["backordered"])
     assert suggested == expect["suggested_qty"]
+    if fig.low_stock:
+        assert suggested > 0
 
 
 def test_vectors_are_present_and_cover_every_class() -> None:
