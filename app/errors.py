@@ -10,6 +10,7 @@ import asyncpg
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.routing import iter_route_contexts
 from pydantic import ValidationError
 from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -154,7 +155,18 @@ async def _on_validation_error(_: Request, exc: Exception) -> Response:
     return problem_response(422, body)
 
 
-async def _on_http_error(_: Request, exc: Exception) -> Response:
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route of the application answers at the request's path."""
+    methods: set[str] = set()
+    path = request.scope["path"]
+    for route in iter_route_contexts(request.app.router.routes):
+        regex = getattr(route, "path_regex", None)
+        if regex is not None and regex.match(path):
+            methods |= route.methods or set()
+    return sorted(methods)
+
+
+async def _on_http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     status = exc.status_code
     code = _HTTP_CODES.get(status, "http_error")
@@ -162,6 +174,12 @@ async def _on_http_error(_: Request, exc: Exception) -> Response:
     if status == 404 and detail == "Not Found":
         detail = "No such resource or route."
     headers = dict(exc.headers) if exc.headers else None
+    if status == 405:
+        # Starlette's Allow names only the first route matching the path (GET /v1/stores),
+        # not the others on it (POST /v1/stores): list every route's methods.
+        allow = allowed_methods(request)
+        headers = {**(headers or {}), "Allow": ", ".join(allow)}
+        detail = f"{request.method} is not allowed here; allowed: {', '.join(allow)}."
     return problem_response(status, problem_body(status, code, detail), headers)
 
 

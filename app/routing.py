@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
+from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app import dberrors, idempotency
@@ -34,14 +35,54 @@ logger = logging.getLogger("storeops.routing")
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
 
 
+ETAG_HEADER: dict[str, Any] = {
+    "description": 'The resource\'s `version`, quoted (`"3"`): send it back as `If-Match` on a '
+    "change (quoted or bare) to get `412` if someone changed it in between.",
+    "schema": {"type": "string", "examples": ['"3"']},
+}
+
+
 class TransactionalRoute(APIRoute):
     """An APIRoute whose handler runs inside one database transaction."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self._sends_etag():
+            # A copy: several routes may share one ``responses`` dict.
+            ok = dict(self.responses.get(200, {}))
+            ok["headers"] = {**ok.get("headers", {}), "ETag": ETAG_HEADER}
+            self.responses = {**self.responses, 200: ok}
+
+    def _sends_etag(self) -> bool:
+        """Single-resource reads (a GET of a model with ``version``) send ``ETag``."""
+        model = self.response_model
+        return (
+            set(self.methods or ()) == {"GET"}
+            and isinstance(model, type)
+            and issubclass(model, BaseModel)
+            and "version" in model.model_fields
+        )
 
     def get_route_handler(self) -> Handler:
         handler = super().get_route_handler()
         if not (set(self.methods or ()) & WRITE_METHODS):
-            return _read_handler(handler)
+            read = _read_handler(handler)
+            return _with_etag(read) if self._sends_etag() else read
         return _write_handler(handler)
+
+
+def _with_etag(handler: Handler) -> Handler:
+    """``ETag: "<version>"`` on a successful single-resource read (API.md, Browsers)."""
+
+    async def run(request: Request) -> Response:
+        response = await handler(request)
+        if response.status_code == 200:
+            version = orjson.loads(response.body).get("version")
+            if isinstance(version, int):
+                response.headers["ETag"] = f'"{version}"'
+        return response
+
+    return run
 
 
 def _sessionmaker(request: Request) -> async_sessionmaker[AsyncSession]:

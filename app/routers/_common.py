@@ -31,7 +31,12 @@ _VERSION_RE = re.compile(r'^\s*(?:W/)?"?(\d{1,9})"?\s*$')
 async def _if_match(
     if_match: Annotated[
         str | None,
-        Header(description="Current `version` of the resource; a stale one is 412."),
+        Header(
+            description="Current `version` of the resource; a stale one is 412. The `ETag` of "
+            'its GET (`"3"`) or the bare number (`3`); a weak `W/"3"` counts too (a proxy that '
+            "compresses responses weakens ETags).",
+            examples=['"3"'],
+        ),
     ] = None,
 ) -> int | None:
     if if_match is None:
