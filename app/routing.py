@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app import dberrors, idempotency
 from app.auth import authenticate
+from app.domain import audit
 from app.domain.errors import DomainError
 from app.errors import render_domain_error
 
@@ -110,7 +111,11 @@ def _read_handler(handler: Handler) -> Handler:
     async def run(request: Request) -> Response:
         async with _sessionmaker(request)() as session:
             request.state.session = session
-            return await handler(request)
+            response = await handler(request)
+            # A read that recorded something (an audit entry) commits it before answering.
+            if session.info.get(audit.WRITTEN) and response.status_code < 400:
+                await session.commit()
+            return response
 
     return _database_down(run)
 
