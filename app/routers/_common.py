@@ -12,7 +12,7 @@ from app.db import get_session
 from app.domain.clock import Clock
 from app.domain.errors import RuleViolation, not_found
 from app.domain.types import parse_id
-from app.errors import PROBLEM_BASE, PROBLEM_MEDIA_TYPE
+from app.errors import PROBLEM_BASE, PROBLEM_MEDIA_TYPE, status_title
 
 Session = Annotated[AsyncSession, Depends(get_session)]
 
@@ -103,7 +103,8 @@ def problems(
     """OpenAPI ``responses`` for problem+json errors, with an example each."""
     out: dict[int | str, dict[str, Any]] = {}
     for status in statuses:
-        code, title = _TITLES[status]
+        code, _ = _TITLES[status]
+        title = status_title(status)  # one title per status, as every problem is rendered
         if codes and status in codes:
             code = codes[status]
         example: dict[str, Any] = {
