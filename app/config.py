@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
@@ -10,6 +11,7 @@ from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+_ORIGIN_RE = re.compile(r"https?://[^/\s?#]+")
 
 
 class Settings(BaseSettings):
@@ -60,7 +62,13 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             value = value.split(",")
         if isinstance(value, list | tuple):
-            return [str(o).strip().rstrip("/") for o in value if str(o).strip()]
+            origins = [str(o).strip().rstrip("/") for o in value if str(o).strip()]
+            # An origin without its scheme (``ops.example.com``) would never match a browser's
+            # ``Origin``: refuse it at start rather than refuse every request.
+            bad = [o for o in origins if o != "*" and not _ORIGIN_RE.fullmatch(o)]
+            if bad:
+                raise ValueError(f"not an origin (scheme://host[:port]): {', '.join(bad)}")
+            return origins
         return value
 
 

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+from pydantic import ValidationError
 
 from app.config import Settings
 from app.main import create_app
@@ -44,6 +45,10 @@ def test_origins_setting_is_comma_separated(monkeypatch: pytest.MonkeyPatch) -> 
     assert Settings().cors_origins == ["https://a.example", "https://b.example"]
     monkeypatch.delenv("STOREOPS_CORS_ORIGINS")
     assert Settings().cors_origins == []
+    # An origin without its scheme would never match: the service refuses to start.
+    monkeypatch.setenv("STOREOPS_CORS_ORIGINS", "https://a.example,ops.example.com")
+    with pytest.raises(ValidationError, match=r"ops\.example\.com"):
+        Settings()
 
 
 async def test_preflight_answered_for_allowed_origin(browser: httpx.AsyncClient) -> None:

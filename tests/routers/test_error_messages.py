@@ -155,3 +155,17 @@ async def test_one_title_per_status_everywhere(client: httpx.AsyncClient) -> Non
                     example = media.get("example")
                     if isinstance(example, dict) and "title" in example and code.isdigit():
                         assert example["title"] == status_title(int(code)), (code, example)
+
+
+async def test_new_statuses_are_documented(client: httpx.AsyncClient) -> None:
+    paths = (await client.get("/openapi.json")).json()["paths"]
+    problem_ref = {"$ref": "#/components/schemas/Problem"}
+    for path_item in paths.values():
+        for method, operation in path_item.items():
+            responses = operation["responses"]
+            # Unknown query parameters: every operation can answer 422 (as problem+json).
+            assert responses["422"]["content"]["application/problem+json"]["schema"] == (
+                problem_ref
+            ), (method, operation["operationId"])
+            if "requestBody" in operation:
+                assert "415" in responses, operation["operationId"]
