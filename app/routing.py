@@ -121,7 +121,14 @@ class TransactionalRoute(APIRoute):
 
 def _query_names(dependant: Dependant) -> set[str]:
     """Every query parameter the operation or its dependencies declare (by wire name)."""
-    names = {field.alias for field in dependant.query_params}
+    names: set[str] = set()
+    for field in dependant.query_params:
+        model = field.field_info.annotation
+        if isinstance(model, type) and issubclass(model, BaseModel):
+            # Query parameters declared as one model: its fields are the parameters.
+            names |= {f.alias or name for name, f in model.model_fields.items()}
+        else:
+            names.add(field.alias)
     for sub in dependant.dependencies:
         names |= _query_names(sub)
     return names

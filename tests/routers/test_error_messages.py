@@ -3,14 +3,17 @@ and one title per status."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import httpx
 import orjson
 import pytest
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, Field
 
 from app.domain.events.service import EVENT_TYPES
 from app.errors import status_title
+from app.routing import TransactionalRoute, _query_names
 from tests.helpers import ADMIN, Api, assert_problem
 from tests.routers.test_orders import order_body, stocked_sku
 
@@ -169,3 +172,18 @@ async def test_new_statuses_are_documented(client: httpx.AsyncClient) -> None:
             ), (method, operation["operationId"])
             if "requestBody" in operation:
                 assert "415" in responses, operation["operationId"]
+
+
+class _Filters(BaseModel):
+    status: str | None = None
+    from_: str | None = Field(default=None, alias="from")
+
+
+def test_query_parameters_declared_as_a_model_are_known() -> None:
+    router = APIRouter(route_class=TransactionalRoute)
+
+    @router.get("/x")
+    async def endpoint(filters: Annotated[_Filters, Query()], limit: int = 1) -> None:
+        """A route with a query model."""
+
+    assert _query_names(router.routes[0].dependant) == {"status", "from", "limit"}  # type: ignore[attr-defined]
