@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated
 
 from pydantic import AliasChoices, Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+_ORIGIN_RE = re.compile(r"https?://[^/\s?#]+")
 
 
 class Settings(BaseSettings):
@@ -42,10 +45,31 @@ class Settings(BaseSettings):
     # Request bounds (issue 7 item 3): 8 MiB holds a full 1,000-order bulk batch many times.
     max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
 
+    # Browsers (issue 8 item 7): origins allowed to call the API; none by default. NoDecode:
+    # pydantic-settings would read a list from the environment as JSON (PITFALLS.md).
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
     @field_validator("database_url")
     @classmethod
     def _blank_is_unset(cls, value: str | None) -> str | None:
         return value or None
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        # ``https://a.example,https://b.example``; blanks and a trailing slash are dropped
+        # (browsers send an origin without one, and a mismatch would refuse every request).
+        if isinstance(value, str):
+            value = value.split(",")
+        if isinstance(value, list | tuple):
+            origins = [str(o).strip().rstrip("/") for o in value if str(o).strip()]
+            # An origin without its scheme (``ops.example.com``) would never match a browser's
+            # ``Origin``: refuse it at start rather than refuse every request.
+            bad = [o for o in origins if o != "*" and not _ORIGIN_RE.fullmatch(o)]
+            if bad:
+                raise ValueError(f"not an origin (scheme://host[:port]): {', '.join(bad)}")
+            return origins
+        return value
 
 
 def to_async_url(url: str) -> str:

@@ -10,6 +10,7 @@ import asyncpg
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.routing import iter_route_contexts
 from pydantic import ValidationError
 from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -40,19 +41,44 @@ _HTTP_CODES = {
 }
 
 
+# One title per status everywhere (RFC 9110 reason phrases): whoever raised the error, the
+# problem's ``title`` comes from its status only, so clients can rely on it.
+TITLES = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    406: "Not Acceptable",
+    409: "Conflict",
+    411: "Length Required",
+    412: "Precondition Failed",
+    413: "Content Too Large",
+    415: "Unsupported Media Type",
+    422: "Unprocessable Content",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
+
+
+def status_title(status: int) -> str:
+    """The problem ``title`` of ``status``."""
+    return TITLES.get(status) or HTTPStatus(status).phrase
+
+
 def problem_body(
     status: int,
     code: str,
     detail: str,
     *,
-    title: str | None = None,
     errors: list[dict[str, Any]] | None = None,
     extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The problem document as a dict."""
+    """The problem document as a dict; its ``title`` follows from ``status`` alone."""
     body: dict[str, Any] = {
         "type": PROBLEM_BASE + code,
-        "title": title or HTTPStatus(status).phrase,
+        "title": status_title(status),
         "status": status,
         "detail": detail,
         "code": code,
@@ -78,9 +104,7 @@ def problem_response(
 
 def domain_error_body(exc: DomainError) -> dict[str, Any]:
     """Problem document for a typed business error."""
-    return problem_body(
-        exc.status, exc.code, exc.detail, title=exc.title, errors=exc.errors, extra=exc.extra
-    )
+    return problem_body(exc.status, exc.code, exc.detail, errors=exc.errors, extra=exc.extra)
 
 
 # How long a client should wait before retrying a 503 (the database comes back by itself).
@@ -101,6 +125,13 @@ def _clean_loc(loc: Any) -> list[str | int]:
     return [part for part in loc if isinstance(part, str | int)]
 
 
+OFFSET_EXAMPLE = "2026-11-11T10:00:00+08:00"
+# Errors of a time that lacks its offset, or is not a time: the message shows what to send.
+_TIME_ERRORS = frozenset(
+    {"timezone_aware", "datetime_parsing", "datetime_from_date_parsing", "datetime_type"}
+)
+
+
 def validation_errors(errors: Any) -> list[dict[str, Any]]:
     """Pydantic errors reduced to ``{loc, msg, type}`` without echoing whole inputs back."""
     out: list[dict[str, Any]] = []
@@ -108,6 +139,8 @@ def validation_errors(errors: Any) -> list[dict[str, Any]]:
         msg = str(err.get("msg", "invalid"))
         if msg.startswith("Value error, "):
             msg = msg[len("Value error, ") :]
+        if err.get("type") in _TIME_ERRORS:
+            msg = f"{msg}; send a time with its offset, like {OFFSET_EXAMPLE}"
         out.append({"loc": _clean_loc(err.get("loc", ())), "msg": msg, "type": err.get("type")})
     return out
 
@@ -154,7 +187,18 @@ async def _on_validation_error(_: Request, exc: Exception) -> Response:
     return problem_response(422, body)
 
 
-async def _on_http_error(_: Request, exc: Exception) -> Response:
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route of the application answers at the request's path."""
+    methods: set[str] = set()
+    path = request.scope["path"]
+    for route in iter_route_contexts(request.app.router.routes):
+        regex = getattr(route, "path_regex", None)
+        if regex is not None and regex.match(path):
+            methods |= route.methods or set()
+    return sorted(methods)
+
+
+async def _on_http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     status = exc.status_code
     code = _HTTP_CODES.get(status, "http_error")
@@ -162,6 +206,12 @@ async def _on_http_error(_: Request, exc: Exception) -> Response:
     if status == 404 and detail == "Not Found":
         detail = "No such resource or route."
     headers = dict(exc.headers) if exc.headers else None
+    if status == 405:
+        # Starlette's Allow names only the first route matching the path (GET /v1/stores),
+        # not the others on it (POST /v1/stores): list every route's methods.
+        allow = allowed_methods(request)
+        headers = {**(headers or {}), "Allow": ", ".join(allow)}
+        detail = f"{request.method} is not allowed here; allowed: {', '.join(allow)}."
     return problem_response(status, problem_body(status, code, detail), headers)
 
 

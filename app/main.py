@@ -11,6 +11,7 @@ from fastapi import FastAPI
 
 from app import bootstrap
 from app.config import Settings, get_settings
+from app.cors import install_cors
 from app.db import create_engine, create_sessionmaker
 from app.domain.clock import Clock, SystemClock
 from app.domain.inventory.hooks import on_allocation_change
@@ -148,6 +149,9 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     # Inside the request-context middleware (added next, so outer): a 413 has a request id.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     install_ops(app, access_log=settings.access_log)
+    # Added last, so outermost: preflights are answered before routing (PITFALLS.md), and
+    # every answer from within (413s, request ids) carries the CORS headers.
+    install_cors(app, settings.cors_origins)
     # Orders first: routes are matched in order, and intake is the hottest path.
     for module in (
         orders,

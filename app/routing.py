@@ -9,19 +9,23 @@ errors (4xx after the work began) are stored too, while server errors never are.
 from __future__ import annotations
 
 import contextlib
+import email.message
 import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
 
 import orjson
 from fastapi import Request, Response
+from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
+from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app import dberrors, idempotency
 from app.auth import authenticate
-from app.domain.errors import DomainError
-from app.errors import render_domain_error
+from app.domain import audit
+from app.domain.errors import DomainError, RuleViolation
+from app.errors import PROBLEM_MEDIA_TYPE, problem_body, render_domain_error
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 RETRIES = 3
@@ -34,14 +38,169 @@ logger = logging.getLogger("storeops.routing")
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
 
 
+ETAG_HEADER: dict[str, Any] = {
+    "description": 'The resource\'s `version`, quoted (`"3"`): send it back as `If-Match` on a '
+    "change (quoted or bare) to get `412` if someone changed it in between.",
+    "schema": {"type": "string", "examples": ['"3"']},
+}
+
+
+class UnsupportedMediaType(DomainError):
+    """A request body that is not sent as JSON."""
+
+    status = 415
+
+
+def _problem_doc(status: int, code: str, description: str, detail: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {
+            PROBLEM_MEDIA_TYPE: {
+                "schema": {"$ref": "#/components/schemas/Problem"},
+                "example": problem_body(status, code, detail),
+            }
+        },
+    }
+
+
+_JSON_ONLY_DETAIL = "Send the body as JSON with the header 'Content-Type: application/json'."
+UNSUPPORTED_MEDIA_TYPE = _problem_doc(
+    415,
+    "unsupported_media_type",
+    "Unsupported media type (`unsupported_media_type`): the body was sent without "
+    "`Content-Type: application/json`.",
+    _JSON_ONLY_DETAIL,
+)
+UNPROCESSABLE = _problem_doc(
+    422,
+    "validation_error",
+    "Unprocessable content: invalid fields, or a query parameter the operation does not "
+    "know (`unknown_query_parameter`).",
+    "The request has invalid fields; see errors.",
+)
+
+
 class TransactionalRoute(APIRoute):
     """An APIRoute whose handler runs inside one database transaction."""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Copies: several routes may share one ``responses`` dict.
+        responses = dict(self.responses)
+        if self._sends_etag():
+            ok = dict(responses.get(200, {}))
+            ok["headers"] = {**ok.get("headers", {}), "ETag": ETAG_HEADER}
+            responses[200] = ok
+        # Every operation refuses unknown query parameters, and one with a body a body that
+        # is not JSON: both documented, in the problem shape the service answers.
+        if 422 not in responses and "422" not in responses:
+            responses[422] = UNPROCESSABLE
+        if self.body_field is not None:
+            responses.setdefault(415, UNSUPPORTED_MEDIA_TYPE)
+        self.responses = responses
+
+    def _sends_etag(self) -> bool:
+        """Single-resource reads (a GET of a model with ``version``) send ``ETag``."""
+        model = self.response_model
+        return (
+            set(self.methods or ()) == {"GET"}
+            and isinstance(model, type)
+            and issubclass(model, BaseModel)
+            and "version" in model.model_fields
+        )
+
     def get_route_handler(self) -> Handler:
         handler = super().get_route_handler()
+        known = frozenset(_query_names(self.dependant))
         if not (set(self.methods or ()) & WRITE_METHODS):
-            return _read_handler(handler)
-        return _write_handler(handler)
+            read = _read_handler(handler)
+            return _known_query(_with_etag(read) if self._sends_etag() else read, known)
+        write = _write_handler(handler)
+        return _known_query(_json_only(write) if self.body_field is not None else write, known)
+
+
+def _query_names(dependant: Dependant) -> set[str]:
+    """Every query parameter the operation or its dependencies declare (by wire name)."""
+    names: set[str] = set()
+    for field in dependant.query_params:
+        model = field.field_info.annotation
+        if isinstance(model, type) and issubclass(model, BaseModel):
+            # Query parameters declared as one model: its fields are the parameters.
+            names |= {f.alias or name for name, f in model.model_fields.items()}
+        else:
+            names.add(field.alias)
+    for sub in dependant.dependencies:
+        names |= _query_names(sub)
+    return names
+
+
+def _known_query(handler: Handler, known: frozenset[str]) -> Handler:
+    """An unknown query parameter is ``422 unknown_query_parameter`` naming it, not ignored:
+    a misspelt filter (``?state=``) would otherwise silently return everything."""
+
+    async def run(request: Request) -> Response:
+        unknown = [name for name in dict.fromkeys(request.query_params) if name not in known]
+        if unknown:
+            names = ", ".join(f"'{name}'" for name in unknown)
+            valid = ", ".join(sorted(known)) or "none"
+            raise RuleViolation(
+                "unknown_query_parameter",
+                f"Unknown query parameter {names}; this operation takes: {valid}.",
+                errors=[
+                    {"loc": ["query", name], "msg": "unknown query parameter", "type": "unknown"}
+                    for name in unknown
+                ],
+            )
+        return await handler(request)
+
+    return run
+
+
+def _is_json(content_type: str) -> bool:
+    message = email.message.Message()
+    message["content-type"] = content_type
+    subtype = message.get_content_subtype()
+    return message.get_content_maintype() == "application" and (
+        subtype == "json" or subtype.endswith("+json")
+    )
+
+
+def _json_only(handler: Handler) -> Handler:
+    """A body sent without a JSON ``Content-Type`` is ``415`` naming the header (FastAPI
+    would otherwise not parse it and report the whole body as missing or invalid)."""
+
+    async def run(request: Request) -> Response:
+        content_type = request.headers.get("content-type")
+        if (content_type is None or not _is_json(content_type)) and await request.body():
+            raise UnsupportedMediaType(
+                "unsupported_media_type",
+                _JSON_ONLY_DETAIL
+                + (f" It was '{content_type[:100]}'." if content_type else " It was missing."),
+                errors=[
+                    {
+                        "loc": ["header", "Content-Type"],
+                        "msg": "must be application/json",
+                        "type": "unsupported_media_type",
+                    }
+                ],
+            )
+        return await handler(request)
+
+    return run
+
+
+def _with_etag(handler: Handler) -> Handler:
+    """``ETag: "<version>"`` on a successful single-resource read (API.md, Browsers)."""
+
+    async def run(request: Request) -> Response:
+        response = await handler(request)
+        if response.status_code == 200:
+            version = orjson.loads(response.body).get("version")
+            if isinstance(version, int):
+                response.headers["ETag"] = f'"{version}"'
+        return response
+
+    return run
 
 
 def _sessionmaker(request: Request) -> async_sessionmaker[AsyncSession]:
@@ -69,7 +228,11 @@ def _read_handler(handler: Handler) -> Handler:
     async def run(request: Request) -> Response:
         async with _sessionmaker(request)() as session:
             request.state.session = session
-            return await handler(request)
+            response = await handler(request)
+            # A read that recorded something (an audit entry) commits it before answering.
+            if session.info.get(audit.WRITTEN) and response.status_code < 400:
+                await session.commit()
+            return response
 
     return _database_down(run)
 

@@ -1,4 +1,5 @@
-"""The audit trail: every administrative change with the key that made it."""
+"""The audit trail: every administrative change, and every full view of a buyer's details
+by an operator, with the key that made it."""
 
 from __future__ import annotations
 
@@ -12,6 +13,14 @@ from app.models import AuditEntry
 
 _audit = AuditEntry.__table__  # type: ignore[attr-defined]
 
+WRITTEN = "storeops.written"
+"""``session.info`` key: the session holds writes, so even a read's transaction commits."""
+
+
+def mark_written(session: AsyncSession) -> None:
+    """Mark ``session`` as holding writes, so even a read's transaction is committed."""
+    session.info[WRITTEN] = True
+
 
 async def record(
     session: AsyncSession,
@@ -24,6 +33,9 @@ async def record(
     data: Mapping[str, Any] | None = None,
 ) -> None:
     """Append one audit entry in the caller's transaction."""
+    # A read that audits (an operator seeing a buyer in full) must commit it: the request
+    # transaction of a read commits only when the session is marked so.
+    mark_written(session)
     await session.execute(
         sa.insert(_audit).values(
             api_key_id=api_key_id,

@@ -15,7 +15,6 @@ class DomainError(Exception):
     """Base of every error the API reports on purpose."""
 
     status: ClassVar[int] = 400
-    title: ClassVar[str] = "Bad request"
 
     def __init__(
         self,
@@ -36,49 +35,42 @@ class Unauthorized(DomainError):
     """No credentials, or credentials that match no live key."""
 
     status = 401
-    title = "Unauthorized"
 
 
 class Forbidden(DomainError):
     """Valid key, but its role or scope does not allow the action."""
 
     status = 403
-    title = "Forbidden"
 
 
 class NotFound(DomainError):
     """Missing, or outside the key's store scope (existence is not revealed)."""
 
     status = 404
-    title = "Not found"
 
 
 class Conflict(DomainError):
     """The request conflicts with the current state."""
 
     status = 409
-    title = "Conflict"
 
 
 class PreconditionFailed(DomainError):
     """``If-Match`` named a version that is no longer current."""
 
     status = 412
-    title = "Precondition failed"
 
 
 class RuleViolation(DomainError):
     """Well-formed input that breaks a business rule."""
 
     status = 422
-    title = "Unprocessable content"
 
 
 class Unavailable(DomainError):
     """A dependency (the database) cannot serve the request now; retrying later may work."""
 
     status = 503
-    title = "Service unavailable"
 
 
 ItemError = DomainError | ValidationError

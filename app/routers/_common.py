@@ -12,7 +12,7 @@ from app.db import get_session
 from app.domain.clock import Clock
 from app.domain.errors import RuleViolation, not_found
 from app.domain.types import parse_id
-from app.errors import PROBLEM_BASE, PROBLEM_MEDIA_TYPE
+from app.errors import PROBLEM_BASE, PROBLEM_MEDIA_TYPE, status_title
 
 Session = Annotated[AsyncSession, Depends(get_session)]
 
@@ -31,7 +31,12 @@ _VERSION_RE = re.compile(r'^\s*(?:W/)?"?(\d{1,9})"?\s*$')
 async def _if_match(
     if_match: Annotated[
         str | None,
-        Header(description="Current `version` of the resource; a stale one is 412."),
+        Header(
+            description="Current `version` of the resource; a stale one is 412. The `ETag` of "
+            'its GET (`"3"`) or the bare number (`3`); a weak `W/"3"` counts too (a proxy that '
+            "compresses responses weakens ETags).",
+            examples=['"3"'],
+        ),
     ] = None,
 ) -> int | None:
     if if_match is None:
@@ -98,7 +103,8 @@ def problems(
     """OpenAPI ``responses`` for problem+json errors, with an example each."""
     out: dict[int | str, dict[str, Any]] = {}
     for status in statuses:
-        code, title = _TITLES[status]
+        code, _ = _TITLES[status]
+        title = status_title(status)  # one title per status, as every problem is rendered
         if codes and status in codes:
             code = codes[status]
         example: dict[str, Any] = {

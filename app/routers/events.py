@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
+from pydantic import WithJsonSchema
 
 from app.auth import Principal, Role, require
 from app.domain.errors import RuleViolation
@@ -45,6 +46,10 @@ async def list_events(
     store_id: Annotated[str | None, Query(description="Only this store.")] = None,
     type: Annotated[
         list[str] | None,
+        # The schema enumerates the types (a comma-separated list is accepted as well).
+        WithJsonSchema(
+            {"type": "array", "items": {"type": "string", "enum": sorted(service.EVENT_TYPES)}}
+        ),
         Query(
             description="Only these types (repeat or comma-separate).", examples=["order.created"]
         ),
@@ -62,7 +67,8 @@ async def list_events(
         if unknown:
             raise RuleViolation(
                 "unknown_event_type",
-                f"Unknown event types: {', '.join(unknown)}.",
+                f"Unknown event types: {', '.join(unknown)}. "
+                f"Valid types: {', '.join(sorted(service.EVENT_TYPES))}.",
                 errors=[{"loc": ["query", "type"], "msg": "unknown type", "type": "invalid"}],
             )
     store_ids = await stores.store_filter(

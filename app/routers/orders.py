@@ -173,7 +173,11 @@ async def list_orders(
     limit: LimitParam = 50,
     cursor: CursorParam = None,
 ) -> Page[OrderPublic]:
-    """Orders newest first, filtered; risk is computed from the clock at read time."""
+    """Orders newest first, filtered; risk is computed from the clock at read time.
+
+    Read with an `operator` key, buyers' phones and street addresses are masked
+    (`138****8000`, `西湖区****`); `GET /v1/orders/{id}` shows them in full.
+    """
     before = decode_cursor(cursor, "orders", 1)[0] if cursor else None
     now = clock.now()
     rows = await queries.list_page(
@@ -192,7 +196,8 @@ async def list_orders(
     )
     page = page_of(rows, limit, lambda o: encode_cursor("orders", o.id))
     return Page(
-        items=await read.read_models(session, page.items, now), next_cursor=page.next_cursor
+        items=await read.list_for(session, principal, page.items, now),
+        next_cursor=page.next_cursor,
     )
 
 
@@ -200,8 +205,13 @@ async def list_orders(
 async def get_order(
     order_id: OrderId, principal: AnyRole, session: Session, clock: ClockDep
 ) -> OrderPublic:
-    """One order with its dispatch deadline, risk, penalty and flags as of now."""
-    return await _read_one(session, principal, path_id(order_id, "order"), clock)
+    """One order with its dispatch deadline, risk, penalty and flags as of now.
+
+    The buyer's phone and address are in full; read with an `operator` key, the read leaves
+    an audit entry (`order.buyer_viewed`) naming the key.
+    """
+    order = await queries.get_visible(session, principal, path_id(order_id, "order"))
+    return await read.one_for(session, principal, order, clock.now())
 
 
 @router.post("/{order_id}/pay", response_model=OrderPublic, responses=_ORDER_ERRORS)

@@ -10,7 +10,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.domain.order import rules
+from app.auth import Principal
+from app.domain import audit
+from app.domain.order import privacy, rules
+from app.domain.order.privacy import BuyerView
 from app.domain.order.schemas import (
     BuyerOut,
     GroupBuyOut,
@@ -77,9 +80,13 @@ def summary(o: Any, policy: DispatchPolicy, now: datetime) -> OrderSummary:
 
 
 async def read_models(
-    session: AsyncSession, orders: Sequence[Order], now: datetime
+    session: AsyncSession,
+    orders: Sequence[Order],
+    now: datetime,
+    *,
+    view: BuyerView = BuyerView.FULL,
 ) -> list[OrderPublic]:
-    """Full read models with lines and tracking, loaded set-based."""
+    """Full read models with lines and tracking, loaded set-based; buyers shown as ``view``."""
     if not orders:
         return []
     ids = [o.id for o in orders]
@@ -115,7 +122,38 @@ async def read_models(
         ):
             scans[r.order_id].append(TrackingOut(event=r.event, at=r.at))
     pols = await policies(session, {o.store_id for o in orders})
-    return [to_public(o, lines[o.id], scans[o.id], pols[o.store_id], now) for o in orders]  # type: ignore[index]
+    models = [to_public(o, lines[o.id], scans[o.id], pols[o.store_id], now) for o in orders]  # type: ignore[index]
+    if view is BuyerView.MASKED:
+        for model in models:
+            model.buyer = privacy.mask_buyer(model.buyer)
+    return models
+
+
+async def list_for(
+    session: AsyncSession, principal: Principal, orders: Sequence[Order], now: datetime
+) -> list[OrderPublic]:
+    """Read models of a list as ``principal`` may see them (buyers masked for operators)."""
+    view = privacy.buyer_view(principal.role, many=True)
+    return await read_models(session, orders, now, view=view)
+
+
+async def one_for(
+    session: AsyncSession, principal: Principal, order: Order, now: datetime
+) -> OrderPublic:
+    """One order as ``principal`` may see it; a full view of the buyer that privacy audits
+    leaves an audit entry naming the key, in the request's transaction."""
+    view = privacy.buyer_view(principal.role, many=False)
+    if view is BuyerView.FULL_AUDITED:
+        await audit.record(
+            session,
+            api_key_id=principal.key_id,
+            action="order.buyer_viewed",
+            resource_type="order",
+            resource_id=str(order.id),
+            store_id=order.store_id,
+            data={"api_key_name": principal.name, "fields": ["buyer.phone", "buyer.address"]},
+        )
+    return (await read_models(session, [order], now, view=view))[0]
 
 
 def to_public(
