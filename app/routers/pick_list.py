@@ -11,6 +11,7 @@ from app.auth import Principal, Role, require
 from app.domain.dispatch import board as dispatch_board
 from app.domain.dispatch.schemas import PickList
 from app.domain.errors import RuleViolation
+from app.domain.order.privacy import buyer_view
 from app.domain.store import service as stores
 from app.pagination import CursorParam, LimitParam, decode_cursor, encode_cursor
 from app.routers._common import ClockDep, Session, path_id, problems
@@ -80,13 +81,18 @@ async def get_pick_list(
     Overdue first, then urgent, then the others, each by deadline (DOMAIN.md §2). Each order
     comes with its lines and ship-to address; `skus` totals the orders of this page. Pages
     after the first keep the first page's instant to group orders by, so none is listed
-    twice or skipped when it falls due meanwhile.
+    twice or skipped when it falls due meanwhile. An `operator` key sees the buyer's phone
+    and street address masked (`138****8000`); the warehouse sees them in full for labels.
     """
     after = _decode(cursor) if cursor is not None else None
     store_ids = await stores.store_filter(
         session, principal, path_id(store_id, "store") if store_id is not None else None
     )
-    page, following = await dispatch_board.pick_list(session, store_ids, clock.now(), limit, after)
+    # An operator reads ship-to addresses masked, as in every order list (API.md, Personal data).
+    view = buyer_view(principal.role, many=True)
+    page, following = await dispatch_board.pick_list(
+        session, store_ids, clock.now(), limit, after, view=view
+    )
     if following is not None:
         page.next_cursor = _encode(following)
     return page

@@ -95,3 +95,22 @@ async def test_no_audit_for_an_order_out_of_scope(api: Api) -> None:
     r = await api.client.get(f"/v1/orders/{order['id']}", headers=operator)
     assert r.status_code == 404
     assert await _audits(api, order["id"]) == []
+
+
+async def test_pick_list_masks_buyers_for_operators_only(api: Api) -> None:
+    order = await _order(api)
+    _, operator = await _key(api, "operator", [order["store_id"]])
+    _, warehouse = await _key(api, "warehouse", [order["store_id"]])
+    seen = {}
+    for role, headers in (("operator", operator), ("warehouse", warehouse)):
+        r = await api.client.get(
+            "/v1/pick-list", params={"store_id": order["store_id"]}, headers=headers
+        )
+        assert r.status_code == 200, r.text
+        [picked] = r.json()["orders"]
+        seen[role] = {k: picked["ship_to"][k] for k in FULL}
+    assert seen == {
+        "operator": {"phone": "138****8000", "address": "西湖区****"},
+        "warehouse": FULL,
+    }
+    assert await _audits(api, order["id"]) == []

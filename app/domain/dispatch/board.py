@@ -36,6 +36,7 @@ from app.domain.dispatch.schemas import (
     PickSku,
     ShipTo,
 )
+from app.domain.order.privacy import BuyerView, mask_address, mask_phone
 from app.domain.order.read import policies, summary
 from app.domain.order.rules import SHORT_URGENT_WITHIN
 from app.domain.store.rules import CENT, DispatchPolicy, effective_policy
@@ -295,14 +296,27 @@ async def board(
     )
 
 
+def _ship_to(buyer: dict[str, Any], view: BuyerView) -> ShipTo:
+    ship_to = ShipTo(**buyer)
+    if view is not BuyerView.MASKED:
+        return ship_to
+    return ship_to.model_copy(
+        update={"phone": mask_phone(ship_to.phone), "address": mask_address(ship_to.address)}
+    )
+
+
 async def pick_list(
     session: AsyncSession,
     store_ids: list[int] | None,
     now: datetime,
     limit: int,
     after: PickPosition | None = None,
+    *,
+    view: BuyerView = BuyerView.FULL,
 ) -> tuple[PickList, PickPosition | None]:
     """The next orders to pick (can ship now) in board order, with lines, address, SKU totals.
+
+    ``view`` is how the reader may see buyers (an operator key reads the list masked).
 
     Pages after the first classify orders at the first page's instant (``after.at``), so an
     order that falls due while a packer pages is neither listed twice nor skipped. Returns
@@ -336,7 +350,7 @@ async def pick_list(
         orders=[
             PickOrder(
                 **summary(r, pols[r.store_id], now).model_dump(),
-                ship_to=ShipTo(**r.buyer),
+                ship_to=_ship_to(r.buyer, view),
                 items=lines[r.id],
             )
             for r in rows
