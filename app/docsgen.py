@@ -244,15 +244,26 @@ def documented_codes(text: str) -> set[str]:
 # --- event types -------------------------------------------------------------------------
 
 
-def documented_events(text: str) -> dict[str, dict[str, Any]]:
-    """Event examples of ``docs/events.md``: each ``### `type` `` section's first JSON block."""
-    out: dict[str, dict[str, Any]] = {}
+def _sections(text: str) -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    """``(type, JSON blocks)`` of each ``### `type` `` section of ``docs/events.md``."""
     for section in re.split(r"^### ", text, flags=re.MULTILINE)[1:]:
         heading = re.match(r"`([a-z_.]+)`\n", section)
-        block = re.search(r"^```json\n(.*?)\n```", section, flags=re.MULTILINE | re.DOTALL)
-        if heading and block:
-            out[heading.group(1)] = json.loads(block.group(1))
-    return out
+        if heading:
+            blocks = re.findall(r"^```json\n(.*?)\n```", section, flags=re.MULTILINE | re.DOTALL)
+            yield heading.group(1), [json.loads(b) for b in blocks]
+
+
+def documented_events(text: str) -> dict[str, dict[str, Any]]:
+    """Event examples of ``docs/events.md``: each ``### `type` `` section's first JSON block."""
+    return {type_: blocks[0] for type_, blocks in _sections(text) if blocks}
+
+
+def documented_payloads(text: str) -> dict[str, list[frozenset[str]]]:
+    """The documented ``data`` key sets of each type: its example events and bare payloads."""
+    return {
+        type_: [frozenset(b["data"] if "data" in b and "type" in b else b) for b in blocks]
+        for type_, blocks in _sections(text)
+    }
 
 
 def event_problems(text: str) -> list[str]:
