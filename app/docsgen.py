@@ -312,6 +312,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     problems = check(app)
     for problem in problems:
         print(problem, file=sys.stderr)
+    if not problems:
+        print("docs/ is in step with the code")
     return 1 if problems else 0
 
 
