@@ -51,6 +51,10 @@ orders, after-sales tickets and promotions.
 * **Lists**: `limit` (≤ 500) and `cursor` → `{items, next_cursor}`.
 * **Idempotency**: send `Idempotency-Key` on any write; a replay returns the first response
   with `Idempotent-Replayed: true`.
+
+**Reference**: `docs/README.md` in the service's repository (conventions, every resource with
+examples, the role × endpoint table generated from the code, every event type with its
+payload, every error code).
 """
 
 TAGS = [

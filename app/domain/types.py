@@ -153,3 +153,25 @@ def check_amount(value: Decimal, what: str) -> Decimal:
     if abs(value) > MAX_AMOUNT:
         raise ValueError(f"{what} exceeds {MAX_AMOUNT}, the largest amount that can be stored")
     return value
+
+
+BULK_MAX = 1000
+"""Items a bulk request may carry."""
+
+
+def _unchanged(value: Any) -> Any:
+    return value
+
+
+def bulk_items(item: type[Any]) -> BeforeValidator:
+    """Annotated metadata of a bulk list of raw objects, documented as a list of ``item``.
+
+    The request keeps each item a plain object so that the bulk service validates it alone
+    (a bad item gets its own 422 result and the others go on); only the OpenAPI schema
+    shows the item's model.
+    """
+    documented: Any = list[item]  # type: ignore[valid-type]
+    return BeforeValidator(
+        _unchanged,
+        json_schema_input_type=Annotated[documented, Field(min_length=1, max_length=BULK_MAX)],
+    )

@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from app.domain.inventory.rules import VelocityClass
-from app.domain.types import Id, Note
+from app.domain.types import BULK_MAX, Id, Note, bulk_items
 
 MAX_QUANTITY = 1_000_000_000
 REFERENCE_PATTERN = r"^[^\x00]{1,200}$"
@@ -172,7 +172,9 @@ class StockLevelsSync(BaseModel):
         },
     )
 
-    items: list[dict[str, Any]] = Field(min_length=1, max_length=1000)
+    items: Annotated[list[dict[str, Any]], bulk_items(StockLevelItem)] = Field(
+        min_length=1, max_length=BULK_MAX
+    )
 
 
 class BulkResult(BaseModel):

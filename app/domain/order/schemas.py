@@ -10,7 +10,17 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from app.domain.dispatch.rules import CARRIERS, Risk
 from app.domain.order.rules import Allocation, Flag, Status
-from app.domain.types import NO_NUL, Id, Instant, NonNegativeMoney, Note, Text, check_amount
+from app.domain.types import (
+    BULK_MAX,
+    NO_NUL,
+    Id,
+    Instant,
+    NonNegativeMoney,
+    Note,
+    Text,
+    bulk_items,
+    check_amount,
+)
 
 Carrier = Literal["SF", "ZTO", "YTO", "STO", "YD", "JT", "EMS", "JD", "DBL", "OTHER"]
 assert set(Carrier.__args__) == set(CARRIERS)  # type: ignore[attr-defined]
@@ -194,7 +204,9 @@ class ShipBulkIn(BaseModel):
         },
     )
 
-    items: list[dict[str, Any]] = Field(min_length=1, max_length=1000)
+    items: Annotated[list[dict[str, Any]], bulk_items(ShipBulkItem)] = Field(
+        min_length=1, max_length=BULK_MAX
+    )
 
 
 class ReasonIn(BaseModel):
@@ -250,7 +262,9 @@ class OrderBulkIn(BaseModel):
         },
     )
 
-    orders: list[dict[str, Any]] = Field(min_length=1, max_length=1000)
+    orders: Annotated[list[dict[str, Any]], bulk_items(OrderCreate)] = Field(
+        min_length=1, max_length=BULK_MAX
+    )
 
 
 class BulkItemResult(BaseModel):
