@@ -86,9 +86,9 @@ async def formed(
         _event_data(
             row,
             group_id=row.group_id,
-            formed_at=formed_at.isoformat(),
-            clock_started_at=clock.started_at.isoformat() if clock.started_at else None,
-            dispatch_deadline=clock.deadline.isoformat() if clock.deadline else None,
+            formed_at=formed_at,
+            clock_started_at=clock.started_at,
+            dispatch_deadline=clock.deadline,
         ),
     )
 

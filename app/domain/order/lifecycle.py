@@ -83,7 +83,7 @@ def completed_data(
     return {
         "order_id": str(order_id),
         "external_id": external_id,
-        "completed_at": completed_at.isoformat(),
+        "completed_at": completed_at,
         "auto": auto,
     }
 
@@ -124,9 +124,7 @@ async def pay(
         sa.text("UPDATE reservations SET deadline = :d WHERE order_id = :id AND status = 'open'"),
         {"d": clock.deadline, "id": row.id},
     )
-    await events.append(
-        session, "order.paid", row.store_id, _event_data(row, paid_at=data.paid_at.isoformat())
-    )
+    await events.append(session, "order.paid", row.store_id, _event_data(row, paid_at=data.paid_at))
 
 
 async def ship(
@@ -220,7 +218,7 @@ async def ship(
             row,
             carrier=data.carrier,
             tracking_number=number,
-            shipped_at=shipped_at.isoformat(),
+            shipped_at=shipped_at,
             late=late,
             penalty=f"{penalty:.2f}",
         ),
@@ -236,9 +234,7 @@ async def _record_overdue(session: AsyncSession, row: Any) -> Decimal:
     """
     policy = (await policies(session, [row.store_id]))[row.store_id]
     amount: Decimal = row.penalty or dispatch.penalty(policy.late_penalty, row.total)
-    data = _event_data(
-        row, dispatch_deadline=row.dispatch_deadline.isoformat(), penalty=f"{amount:.2f}"
-    )
+    data = _event_data(row, dispatch_deadline=row.dispatch_deadline, penalty=f"{amount:.2f}")
     key = rules.dedupe_key(row.id, "overdue")
     if await events.append(session, "order.overdue", row.store_id, data, dedupe_key=key):
         return amount
@@ -338,7 +334,7 @@ async def track(
             session,
             "order.delivered",
             row.store_id,
-            _event_data(row, delivered_at=data.at.isoformat()),
+            _event_data(row, delivered_at=data.at),
         )
 
 
