@@ -17,19 +17,21 @@ import pytest
 from tests.helpers import ADMIN, Api, SettableClock, unique
 from tests.routers.test_orders import T0, order_body
 
-_ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}")
+# An instant anywhere in a string: a whole value, or inside an error's detail.
+_ISO = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:\d{2})?")
 
 
 def instants(value: Any, path: str = "") -> Iterator[tuple[str, datetime]]:
-    """Every string in a JSON document that is an ISO 8601 instant, with its key path."""
+    """Every ISO 8601 instant in the strings of a JSON document, with its key path."""
     if isinstance(value, dict):
         for key, inner in value.items():
             yield from instants(inner, f"{path}.{key}")
     elif isinstance(value, list):
         for inner in value:
             yield from instants(inner, f"{path}[]")
-    elif isinstance(value, str) and _ISO.match(value):
-        yield path, datetime.fromisoformat(value)
+    elif isinstance(value, str):
+        for match in _ISO.finditer(value):
+            yield path, datetime.fromisoformat(match.group())
 
 
 class Session:
@@ -41,10 +43,13 @@ class Session:
         self.seen: set[str] = set()
         self.wrong: list[str] = []
 
-    async def call(self, method: str, url: str, **kwargs: Any) -> Any:
-        """The JSON answer of a 2xx call, its instants checked against the store's zone."""
+    async def call(self, method: str, url: str, expect: int | None = None, **kwargs: Any) -> Any:
+        """The JSON answer of a call (2xx unless ``expect``), its instants checked."""
         r = await self.client.request(method, url, headers=ADMIN, **kwargs)
-        assert r.is_success, f"{method} {url}: {r.status_code} {r.text}"
+        if expect is None:
+            assert r.is_success, f"{method} {url}: {r.status_code} {r.text}"
+        else:
+            assert r.status_code == expect, f"{method} {url}: {r.status_code} {r.text}"
         body = r.json()
         for path, at in instants(body):
             key = path.rsplit(".", 1)[-1].removesuffix("[]")
@@ -118,10 +123,19 @@ async def _script(s: Session, clock: SettableClock, tz: str) -> None:
         f"/v1/orders/{group['id']}/group-formed",
         json={"formed_at": "2026-11-11T11:00:00+08:00"},
     )
+    # Problems that name an instant name it in store time too.
+    await s.call(
+        "POST",
+        f"/v1/orders/{group['id']}/group-formed",
+        expect=409,
+        json={"formed_at": "2026-11-11T11:30:00+08:00"},
+    )
     bulk = await s.call("POST", "/v1/orders/bulk", json={"orders": [order_body(sid, line)] * 2})
     held = bulk["results"][0]["id"]
     await s.call("POST", f"/v1/orders/{held}/hold", json={"reason": "地址待确认"})
     await s.call("POST", f"/v1/orders/{held}/release")
+    early = {"carrier": "ZTO", "tracking_number": _tracking(), "shipped_at": "2026-11-11T01:00:00Z"}
+    await s.call("POST", f"/v1/orders/{held}/ship", expect=422, json=early)
     await s.call("POST", f"/v1/orders/{unpaid['id']}/cancel", json={"reason": "买家取消"})
     await s.call("GET", "/v1/dispatch-board", params={"store_id": sid})
     await s.call("GET", "/v1/pick-list", params={"store_id": sid})
@@ -177,6 +191,7 @@ async def test_every_instant_is_in_store_time(api: Api, clock: SettableClock, tz
         "at_risk_at",  # order.at_risk payload
         "pickup_due",  # order.fake_shipment_risk payload
         "delivered_at",
+        "detail",  # "already formed at …", "cannot be before the payment (…)"
     } <= s.seen
 
 
