@@ -4,6 +4,7 @@ offset is accepted on input. Resources of no store (API keys) stay in UTC."""
 
 from __future__ import annotations
 
+import asyncio
 import random
 import re
 from collections.abc import Iterator
@@ -58,6 +59,22 @@ class Session:
             if at.tzinfo is None or at.utcoffset() != at.astimezone(self.zone).utcoffset():
                 self.wrong.append(f"{method} {url} {path} = {at.isoformat()}")
         return body
+
+
+async def _until_in_feed(
+    client: httpx.AsyncClient, params: dict[str, Any], types: set[str]
+) -> None:
+    """Wait until the feed shows events of ``types``: it shows an event once every older
+    transaction has ended, and other tests' databases on this server count too."""
+
+    async def poll() -> None:
+        while True:
+            r = await client.get("/v1/events", params=params, headers=ADMIN)
+            if types <= {e["type"] for e in r.json()["items"]}:
+                return
+            await asyncio.sleep(0.05)
+
+    await asyncio.wait_for(poll(), timeout=30)
 
 
 def _tracking() -> str:
@@ -141,6 +158,12 @@ async def _script(s: Session, clock: SettableClock, tz: str) -> None:
     await s.call("GET", "/v1/pick-list", params={"store_id": sid})
     await s.call("GET", "/v1/low-stock", params={"store_id": sid})
     await s.call("GET", "/v1/replenishment", params={"store_id": sid})
+    # The CSV has no instants; its file is named by the store's date (11-10 in New York).
+    r = await s.client.get(
+        "/v1/replenishment", params={"store_id": sid}, headers={**ADMIN, "Accept": "text/csv"}
+    )
+    day = clock.now().astimezone(s.zone).date()
+    assert f"-{day.isoformat()}.csv" in r.headers["content-disposition"]
 
     clock.set(T0 + timedelta(hours=3))
     oid = shipped["id"]
@@ -166,7 +189,9 @@ async def _script(s: Session, clock: SettableClock, tz: str) -> None:
         await s.call("POST", "/v1/admin/sweep")
     await s.call("GET", f"/v1/orders/{oid}")
     await s.call("GET", "/v1/orders", params={"store_id": sid})
-    await s.call("GET", "/v1/events", params={"store_id": sid, "limit": 500})
+    feed = {"store_id": sid, "limit": 500}
+    await _until_in_feed(s.client, feed, {"order.at_risk", "order.fake_shipment_risk"})
+    await s.call("GET", "/v1/events", params=feed)
     await s.call("GET", "/v1/audit-entries", params={"store_id": sid})
 
 
