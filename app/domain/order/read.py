@@ -65,7 +65,7 @@ def facts(o: Any) -> rules.OrderFacts:
 def summary(o: Any, policy: DispatchPolicy, now: datetime, tz: tzinfo) -> OrderSummary:
     """The board/pick-list form of an order row, its instants in store time ``tz``."""
     v = rules.view(facts(o), policy, now)
-    summary = OrderSummary(
+    out = OrderSummary(
         id=o.id,
         store_id=o.store_id,
         external_id=o.external_id,
@@ -79,7 +79,7 @@ def summary(o: Any, policy: DispatchPolicy, now: datetime, tz: tzinfo) -> OrderS
         flags=v.flags,
         total=o.total,
     )
-    return zones.localize(summary, tz)
+    return zones.localize(out, tz)
 
 
 async def read_models(
