@@ -48,6 +48,9 @@ orders, after-sales tickets and promotions.
 * **Errors**: RFC 9457 `application/problem+json` with a stable `code`. While the database
   is unreachable any operation answers `503` (`database_unavailable`) with `Retry-After`.
 * **Money**: decimal strings with two places (`"129.90"`), yuan.
+* **Time**: ISO 8601 with an offset; any offset is accepted. Instants of a store's resources
+  and events are given in the store's `timezone` (`2026-11-11T10:00:00+08:00`); API keys and
+  audit entries of no store in UTC.
 * **Lists**: `limit` (≤ 500) and `cursor` → `{items, next_cursor}`.
 * **Idempotency**: send `Idempotency-Key` on any write; a replay returns the first response
   with `Idempotent-Replayed: true`.

@@ -104,3 +104,10 @@ def vector_cases(name: str) -> list[dict[str, Any]]:
     if not cases:
         raise ValueError(f"rule vectors {path} hold no case")
     return cases
+
+
+def instant(text: str) -> datetime:
+    """An ISO 8601 instant from a response, offset required (compare instants, not text)."""
+    at = datetime.fromisoformat(text)
+    assert at.tzinfo is not None, text
+    return at

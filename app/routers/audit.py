@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 
 from app.auth import Staff
 from app.domain.store import service as stores
+from app.domain.store import zones
 from app.domain.types import Id
 from app.models import AuditEntry
 from app.pagination import CursorParam, LimitParam, Page, decode_cursor, encode_cursor, page_of
@@ -59,7 +60,6 @@ async def list_audit_entries(
         stmt = stmt.where(_audit.c.id < decode_cursor(cursor, "audit", 1)[0])
     rows = [dict(r._mapping) for r in await session.execute(stmt.limit(limit + 1))]
     page = page_of(rows, limit, lambda r: encode_cursor("audit", r["id"]))
-    return Page(
-        items=[AuditEntryPublic.model_validate(r) for r in page.items],
-        next_cursor=page.next_cursor,
-    )
+    # A store's entries in its time; entries of no store (API keys) stay in UTC.
+    items = [AuditEntryPublic.model_validate(r) for r in page.items]
+    return Page(items=await zones.in_store_time(session, items), next_cursor=page.next_cursor)

@@ -12,6 +12,7 @@ from app.domain.errors import RuleViolation
 from app.domain.events import service
 from app.domain.events.schemas import EventPage, EventPublic
 from app.domain.store import service as stores
+from app.domain.store import zones
 from app.domain.types import parse_id
 from app.pagination import LimitParam
 from app.routers._common import Session, path_id, problems
@@ -77,6 +78,7 @@ async def list_events(
     rows = await service.feed(
         session, after=_after(after or cursor), store_ids=store_ids, types=types, limit=limit
     )
-    items = [EventPublic(**r) for r in rows[:limit]]
+    # The envelope's instant in store time; ``data`` was written in it (events.append).
+    items = await zones.in_store_time(session, [EventPublic(**r) for r in rows[:limit]])
     more = len(rows) > limit
     return EventPage(items=items, next_cursor=str(items[-1].id) if more else None)

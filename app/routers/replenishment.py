@@ -21,6 +21,7 @@ from app.domain.inventory.report_schemas import (
 )
 from app.domain.inventory.rules import DEFAULT_COVER_DAYS
 from app.domain.store import service as stores
+from app.domain.store import zones
 from app.pagination import CursorParam, LimitParam, decode_cursor, encode_cursor, page_of
 from app.routers._common import ClockDep, Session, path_id, problems
 from app.routing import TransactionalRoute
@@ -172,7 +173,9 @@ async def get_replenishment(
     now = clock.now()
     # Accept is read here rather than declared: OpenAPI ignores Accept header parameters.
     if wants_csv(request.headers.get("accept")):
-        name = f"replenishment-{requested or 'all'}-{now:%Y-%m-%d}.csv"
+        # The store's own date (UTC's for several stores).
+        day = now.astimezone(await zones.zone_of(session, requested))
+        name = f"replenishment-{requested or 'all'}-{day:%Y-%m-%d}.csv"
         return ClosingStreamingResponse(
             csv_chunks(_streamed_rows(request.app.state.engine, store_ids, now)),
             media_type=CSV_MEDIA_TYPE,
@@ -182,13 +185,14 @@ async def get_replenishment(
     page = page_of(
         rows, limit, lambda row: encode_cursor(CURSOR_KIND, *reports.replenishment_position(row))
     )
-    return ReplenishmentTable(
+    table = ReplenishmentTable(
         store_id=requested,
         generated_at=now,
         cover_days=DEFAULT_COVER_DAYS,
         items=page.items,
         next_cursor=page.next_cursor,
     )
+    return await zones.one_in_store_time(session, table)
 
 
 def _position(cursor: str) -> reports.ReplenishmentPosition:

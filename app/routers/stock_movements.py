@@ -10,6 +10,7 @@ from app.auth import AnyRole, Principal, Role, require
 from app.domain.errors import RuleViolation
 from app.domain.inventory import service
 from app.domain.inventory.schemas import LEDGER_KINDS, MovementCreate, MovementPublic
+from app.domain.store import zones
 from app.pagination import CursorParam, LimitParam, Page, decode_cursor, encode_cursor, page_of
 from app.routers._common import ClockDep, IdempotencyKeyHeader, Session, path_id, problems
 from app.routing import TransactionalRoute
@@ -34,7 +35,7 @@ async def create_movement(
 ) -> MovementPublic:
     """Record a receipt, return, damage or signed adjustment (never below `reserved`)."""
     row = await service.post_movement(session, principal, body, clock.now())
-    return MovementPublic.model_validate(row)
+    return (await zones.in_store_time(session, [MovementPublic.model_validate(row)]))[0]
 
 
 @router.get("", response_model=Page[MovementPublic], responses=problems(401, 404, 422))
@@ -68,6 +69,5 @@ async def list_movements(
         limit=limit,
     )
     page = page_of(rows, limit, lambda r: encode_cursor("stock-movements", r["id"]))
-    return Page(
-        items=[MovementPublic.model_validate(r) for r in page.items], next_cursor=page.next_cursor
-    )
+    items = [MovementPublic.model_validate(r) for r in page.items]
+    return Page(items=await zones.in_store_time(session, items), next_cursor=page.next_cursor)

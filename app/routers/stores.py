@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Path, Query
 
 from app.auth import Admin, AnyRole, Principal, Role, require
 from app.domain.errors import Forbidden, RuleViolation
-from app.domain.store import service
+from app.domain.store import service, zones
 from app.domain.store.schemas import (
     Platform,
     StoreCreate,
@@ -119,9 +119,10 @@ async def put_target(
     session: Session,
 ) -> TargetPublic:
     """Set the monthly sales target (used by the daily report's target progress)."""
-    return await service.put_target(
+    target = await service.put_target(
         session, principal, _store_id(store_id), _month(month), body.sales_target
     )
+    return await zones.one_in_store_time(session, target)
 
 
 @router.get(
@@ -134,7 +135,8 @@ async def get_target(
     session: Session,
 ) -> TargetPublic:
     """The monthly sales target."""
-    return await service.get_target(session, principal, _store_id(store_id), _month(month))
+    target = await service.get_target(session, principal, _store_id(store_id), _month(month))
+    return await zones.one_in_store_time(session, target)
 
 
 @router.put(
@@ -150,9 +152,10 @@ async def put_traffic(
     session: Session,
 ) -> TrafficPublic:
     """Set a day's visitors and ad spend (pushed by the ERP from the marketplace export)."""
-    return await service.put_traffic(
+    traffic = await service.put_traffic(
         session, principal, _store_id(store_id), day, body.visitors, body.ad_spend
     )
+    return await zones.one_in_store_time(session, traffic)
 
 
 @router.get(
@@ -165,4 +168,5 @@ async def get_traffic(
     session: Session,
 ) -> TrafficPublic:
     """A day's traffic figures."""
-    return await service.get_traffic(session, principal, _store_id(store_id), day)
+    traffic = await service.get_traffic(session, principal, _store_id(store_id), day)
+    return await zones.one_in_store_time(session, traffic)

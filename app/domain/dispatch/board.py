@@ -39,6 +39,7 @@ from app.domain.dispatch.schemas import (
 from app.domain.order.privacy import BuyerView, mask_address, mask_phone
 from app.domain.order.read import policies, summary
 from app.domain.order.rules import SHORT_URGENT_WITHIN
+from app.domain.store import zones
 from app.domain.store.rules import CENT, DispatchPolicy, effective_policy
 
 # The bin width of dispatch_board_bin() (migration 0004); the SQL below spells it too.
@@ -211,8 +212,14 @@ async def _open(session: AsyncSession, store_ids: list[int] | None) -> dict[int,
     )
     if store_ids is not None:
         return await policies(session, store_ids)
-    rows = await session.execute(sa.text("SELECT id, platform, dispatch_policy FROM stores"))
-    return {r.id: effective_policy(r.platform, r.dispatch_policy) for r in rows}
+    rows = await session.execute(
+        sa.text("SELECT id, platform, dispatch_policy, timezone FROM stores")
+    )
+    out = {}
+    for r in rows:
+        zones.remember(session, r.id, r.timezone)
+        out[r.id] = effective_policy(r.platform, r.dispatch_policy)
+    return out
 
 
 async def _next_orders(
@@ -289,10 +296,11 @@ async def board(
     pols = await _open(session, store_ids)
     totals, accrued = await counts(session, pols, now)
     rows = await _next_orders(session, sorted(pols), now, limit, BOARD_SEGMENTS)
+    tzs = await zones.zones_of(session, pols)
     return DispatchBoard(
         counts=totals,
         penalty_accrued=accrued,
-        items=[summary(r, pols[r.store_id], now) for r in rows],
+        items=[summary(r, pols[r.store_id], now, tzs[r.store_id]) for r in rows],
     )
 
 
@@ -346,10 +354,11 @@ async def pick_list(
                     quantity=line.quantity,
                 )
             )
+    tzs = await zones.zones_of(session, pols)
     page = PickList(
         orders=[
             PickOrder(
-                **summary(r, pols[r.store_id], now).model_dump(),
+                **summary(r, pols[r.store_id], now, tzs[r.store_id]).model_dump(),
                 ship_to=_ship_to(r.buyer, view),
                 items=lines[r.id],
             )

@@ -25,6 +25,7 @@ from app.domain.events import service as events
 from app.domain.order.lifecycle import completed_data, completed_key
 from app.domain.order.read import policies
 from app.domain.order.rules import dedupe_key
+from app.domain.store import zones
 from app.domain.store.rules import DispatchPolicy
 
 BATCH = 500
@@ -183,11 +184,12 @@ async def _notify_at_risk(sessionmaker: async_sessionmaker[AsyncSession], now: d
 
     async def handle(session: AsyncSession, rows: Sequence[Row]) -> int:
         sent = 0
+        await zones.zones_of(session, {r.store_id for r in rows})  # one read per batch
         for r in rows:
             data = _order_data(
                 r,
-                dispatch_deadline=r.dispatch_deadline.isoformat(),
-                at_risk_at=r.at_risk_at.isoformat(),
+                dispatch_deadline=r.dispatch_deadline,
+                at_risk_at=r.at_risk_at,
                 seconds_left=rules.seconds_left(r.dispatch_deadline, now),
             )
             key = dedupe_key(r.id, "at_risk")
@@ -209,9 +211,7 @@ async def _record_overdue(sessionmaker: async_sessionmaker[AsyncSession], now: d
         for r in rows:
             # A penalty already on the order is kept: it is recorded once.
             amount: Decimal = r.penalty or rules.penalty(pols[r.store_id].late_penalty, r.total)
-            data = _order_data(
-                r, dispatch_deadline=r.dispatch_deadline.isoformat(), penalty=f"{amount:.2f}"
-            )
+            data = _order_data(r, dispatch_deadline=r.dispatch_deadline, penalty=f"{amount:.2f}")
             key = dedupe_key(r.id, "overdue")
             if await events.append(session, "order.overdue", r.store_id, data, dedupe_key=key):
                 ids.append(r.id)
@@ -247,6 +247,7 @@ async def _flag_no_pickup_within(
 
     async def handle(session: AsyncSession, rows: Sequence[Row]) -> int:
         ids: list[int] = []
+        await zones.zones_of(session, {r.store_id for r in rows})  # one read per batch
         for r in rows:
             if not rules.is_fake_shipment_risk(r.shipped_at, r.picked_up_at, now, grace_hours):
                 continue
@@ -254,9 +255,9 @@ async def _flag_no_pickup_within(
                 r,
                 carrier=r.carrier,
                 tracking_number=r.tracking_number,
-                shipped_at=r.shipped_at.isoformat(),
-                pickup_due=(r.shipped_at + grace).isoformat(),
-                picked_up_at=r.picked_up_at.isoformat() if r.picked_up_at else None,
+                shipped_at=r.shipped_at,
+                pickup_due=r.shipped_at + grace,
+                picked_up_at=r.picked_up_at,
             )
             key = dedupe_key(r.id, "fake_shipment_risk")
             if await events.append(
@@ -303,6 +304,7 @@ async def _auto_complete_after(
         if not due:
             return 0
         done = (await session.execute(_SET_COMPLETED, {"ids": due, "now": now})).all()
+        await zones.zones_of(session, {r.store_id for r in done})  # one read per batch
         for r in done:
             data = completed_data(r.id, r.external_id, now, auto=True)
             await events.append(

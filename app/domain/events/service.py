@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -10,6 +11,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.errors import RuleViolation
+from app.domain.store import zones
 from app.models import Event
 
 EVENT_TYPES = frozenset(
@@ -53,11 +55,18 @@ async def append(
     *,
     dedupe_key: str | None = None,
 ) -> bool:
-    """Write one event in the caller's transaction; False if ``dedupe_key`` was already used."""
+    """Write one event in the caller's transaction; False if ``dedupe_key`` was already used.
+
+    Datetimes in ``data`` are written in the store's time (API.md "Time"): the payload is
+    JSON, fixed when written, and the store is known now.
+    """
     if type_ not in EVENT_TYPES:
         raise ValueError(f"unknown event type {type_}")
+    payload = dict(data)
+    if any(isinstance(v, datetime) for v in payload.values()):
+        payload = zones.render_data(payload, await zones.zone_of(session, store_id))
     stmt = pg_insert(_events).values(
-        type=type_, store_id=store_id, data=dict(data), dedupe_key=dedupe_key
+        type=type_, store_id=store_id, data=payload, dedupe_key=dedupe_key
     )
     if dedupe_key is not None:
         stmt = stmt.on_conflict_do_nothing(index_elements=["dedupe_key"])

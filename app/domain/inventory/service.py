@@ -28,6 +28,7 @@ from app.domain.inventory.schemas import (
 )
 from app.domain.sku import service as skus
 from app.domain.store import service as stores
+from app.domain.store import zones
 from app.models import Stocktake, StocktakeLine
 
 _movements = sa.table(
@@ -240,7 +241,7 @@ async def get_stocktake(
         .where(_stocktake_lines.c.stocktake_id == stocktake_id)
         .order_by(_stocktake_lines.c.sku_id)
     )
-    return StocktakePublic(
+    stocktake = StocktakePublic(
         id=head.id,
         store_id=head.store_id,
         note=head.note,
@@ -248,6 +249,7 @@ async def get_stocktake(
         created_at=head.created_at,
         lines=[StocktakeLinePublic.model_validate(dict(r._mapping)) for r in lines],
     )
+    return zones.localize(stocktake, await zones.zone_of(session, head.store_id))
 
 
 @dataclass(frozen=True, slots=True)

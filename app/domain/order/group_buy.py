@@ -18,6 +18,7 @@ from app.domain.order.intake import dispatch_clock
 from app.domain.order.lifecycle import _event_data, _update, cancel_locked, lock
 from app.domain.order.read import policies
 from app.domain.order.rules import Status
+from app.domain.store import zones
 
 FAILED_REASON = "group_failed"
 # A group forms or fails before the order ships; unpaid orders may learn it before payment.
@@ -50,9 +51,10 @@ async def formed(
     if row.group_formed_at is not None:
         if row.group_formed_at == formed_at:
             return
+        tz = await zones.zone_of(session, row.store_id)
         raise Conflict(
             "invalid_transition",
-            f"The group already formed at {row.group_formed_at.isoformat()}.",
+            f"The group already formed at {zones.render(row.group_formed_at, tz)}.",
         )
     if formed_at > now + dispatch.CLOCK_SKEW:
         raise RuleViolation(
@@ -86,9 +88,9 @@ async def formed(
         _event_data(
             row,
             group_id=row.group_id,
-            formed_at=formed_at.isoformat(),
-            clock_started_at=clock.started_at.isoformat() if clock.started_at else None,
-            dispatch_deadline=clock.deadline.isoformat() if clock.deadline else None,
+            formed_at=formed_at,
+            clock_started_at=clock.started_at,
+            dispatch_deadline=clock.deadline,
         ),
     )
 

@@ -23,6 +23,7 @@ from app.domain.inventory.reservations import Line
 from app.domain.order import read, rules
 from app.domain.order.rules import Allocation, Status
 from app.domain.order.schemas import LineOut, OrderCreate, OrderPublic
+from app.domain.store import zones
 from app.domain.store.rules import DispatchPolicy, effective_policy
 from app.models import Order
 
@@ -94,7 +95,7 @@ def dispatch_clock(
 
 
 _STORE_AND_SKUS = """
-    SELECT s.platform, s.dispatch_policy, k.ids, k.codes
+    SELECT s.platform, s.dispatch_policy, s.timezone, k.ids, k.codes
       FROM stores s
       LEFT JOIN LATERAL (
             SELECT array_agg(id) AS ids, array_agg(sku_code) AS codes FROM skus
@@ -361,7 +362,8 @@ async def take(
             zip(lines, skus, data.items, line_totals, got, strict=True)
         )
     ]
-    return Intake(order_id, True, read.to_public(order, public_lines, [], policy, now))
+    tz = zones.zone(store["timezone"])
+    return Intake(order_id, True, read.to_public(order, public_lines, [], policy, now, tz))
 
 
 async def _existing(session: AsyncSession, data: OrderCreate, digest: str) -> Intake:

@@ -29,6 +29,7 @@ from app.domain.order.intake import dispatch_clock
 from app.domain.order.read import policies
 from app.domain.order.rules import Allocation, Status
 from app.domain.order.schemas import PayIn, ShipBulkItem, ShipIn, TrackingIn
+from app.domain.store import zones
 from app.models import Order
 
 _orders = Order.__table__  # type: ignore[attr-defined]
@@ -83,7 +84,7 @@ def completed_data(
     return {
         "order_id": str(order_id),
         "external_id": external_id,
-        "completed_at": completed_at.isoformat(),
+        "completed_at": completed_at,
         "auto": auto,
     }
 
@@ -124,9 +125,7 @@ async def pay(
         sa.text("UPDATE reservations SET deadline = :d WHERE order_id = :id AND status = 'open'"),
         {"d": clock.deadline, "id": row.id},
     )
-    await events.append(
-        session, "order.paid", row.store_id, _event_data(row, paid_at=data.paid_at.isoformat())
-    )
+    await events.append(session, "order.paid", row.store_id, _event_data(row, paid_at=data.paid_at))
 
 
 async def ship(
@@ -176,7 +175,9 @@ async def ship(
     if clash.first() is not None:
         raise Conflict("duplicate_tracking", f"Tracking number {number} is on another order.")
     if data.shipped_at is not None:
-        _check_device_time(data.shipped_at, row, now, "shipped_at", "invalid_shipped_at")
+        await _check_device_time(
+            session, data.shipped_at, row, now, "shipped_at", "invalid_shipped_at"
+        )
     shipped_at = data.shipped_at or now
     late = row.dispatch_deadline is not None and shipped_at > row.dispatch_deadline
     penalty = row.penalty
@@ -220,7 +221,7 @@ async def ship(
             row,
             carrier=data.carrier,
             tracking_number=number,
-            shipped_at=shipped_at.isoformat(),
+            shipped_at=shipped_at,
             late=late,
             penalty=f"{penalty:.2f}",
         ),
@@ -236,9 +237,7 @@ async def _record_overdue(session: AsyncSession, row: Any) -> Decimal:
     """
     policy = (await policies(session, [row.store_id]))[row.store_id]
     amount: Decimal = row.penalty or dispatch.penalty(policy.late_penalty, row.total)
-    data = _event_data(
-        row, dispatch_deadline=row.dispatch_deadline.isoformat(), penalty=f"{amount:.2f}"
-    )
+    data = _event_data(row, dispatch_deadline=row.dispatch_deadline, penalty=f"{amount:.2f}")
     key = rules.dedupe_key(row.id, "overdue")
     if await events.append(session, "order.overdue", row.store_id, data, dedupe_key=key):
         return amount
@@ -257,12 +256,15 @@ def _is_same_shipment(row: Any, data: ShipIn) -> bool:
     )
 
 
-def _check_device_time(at: datetime, row: Any, now: datetime, field: str, code: str) -> None:
+async def _check_device_time(
+    session: AsyncSession, at: datetime, row: Any, now: datetime, field: str, code: str
+) -> None:
     """An instant from a device's clock: not before payment, at most CLOCK_SKEW ahead (422)."""
     if row.paid_at is not None and at < row.paid_at:
+        paid_at = zones.render(row.paid_at, await zones.zone_of(session, row.store_id))
         raise RuleViolation(
             code,
-            f"{field} cannot be before the payment ({row.paid_at.isoformat()}).",
+            f"{field} cannot be before the payment ({paid_at}).",
             errors=[{"loc": ["body", field], "msg": "before paid_at", "type": "invalid"}],
         )
     if at > now + dispatch.CLOCK_SKEW:
@@ -318,7 +320,7 @@ async def track(
     _require("track", row)
     # Bounded by payment, not by the recorded shipment: the carrier may scan the parcel
     # before the packer's phone records it shipped, and that pickup scan must count.
-    _check_device_time(data.at, row, now, "at", "invalid_tracking_time")
+    await _check_device_time(session, data.at, row, now, "at", "invalid_tracking_time")
     await session.execute(
         sa.text("INSERT INTO tracking_events (order_id, event, at) VALUES (:id, :e, :at)"),
         {"id": row.id, "e": data.event, "at": data.at},
@@ -338,7 +340,7 @@ async def track(
             session,
             "order.delivered",
             row.store_id,
-            _event_data(row, delivered_at=data.at.isoformat()),
+            _event_data(row, delivered_at=data.at),
         )
 
 

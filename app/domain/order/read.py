@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Any
 
 import sqlalchemy as sa
@@ -23,20 +23,25 @@ from app.domain.order.schemas import (
     ShipmentOut,
     TrackingOut,
 )
+from app.domain.store import zones
 from app.domain.store.rules import DispatchPolicy, effective_policy
 from app.models import Order
 
 
 async def policies(session: AsyncSession, store_ids: Iterable[int]) -> dict[int, DispatchPolicy]:
-    """Effective dispatch policies of the given stores."""
+    """Effective dispatch policies of the given stores (their zones noted on the way)."""
     ids = sorted(set(store_ids))
     if not ids:
         return {}
     rows = await session.execute(
-        sa.text("SELECT id, platform, dispatch_policy FROM stores WHERE id = ANY(:ids)"),
+        sa.text("SELECT id, platform, dispatch_policy, timezone FROM stores WHERE id = ANY(:ids)"),
         {"ids": ids},
     )
-    return {r.id: effective_policy(r.platform, r.dispatch_policy) for r in rows}
+    out = {}
+    for r in rows:
+        zones.remember(session, r.id, r.timezone)
+        out[r.id] = effective_policy(r.platform, r.dispatch_policy)
+    return out
 
 
 def facts(o: Any) -> rules.OrderFacts:
@@ -60,10 +65,10 @@ def facts(o: Any) -> rules.OrderFacts:
     )
 
 
-def summary(o: Any, policy: DispatchPolicy, now: datetime) -> OrderSummary:
-    """The board/pick-list form of an order row."""
+def summary(o: Any, policy: DispatchPolicy, now: datetime, tz: tzinfo) -> OrderSummary:
+    """The board/pick-list form of an order row, its instants in store time ``tz``."""
     v = rules.view(facts(o), policy, now)
-    return OrderSummary(
+    out = OrderSummary(
         id=o.id,
         store_id=o.store_id,
         external_id=o.external_id,
@@ -77,6 +82,7 @@ def summary(o: Any, policy: DispatchPolicy, now: datetime) -> OrderSummary:
         flags=v.flags,
         total=o.total,
     )
+    return zones.localize(out, tz)
 
 
 async def read_models(
@@ -122,7 +128,11 @@ async def read_models(
         ):
             scans[r.order_id].append(TrackingOut(event=r.event, at=r.at))
     pols = await policies(session, {o.store_id for o in orders})
-    models = [to_public(o, lines[o.id], scans[o.id], pols[o.store_id], now) for o in orders]  # type: ignore[index]
+    tzs = await zones.zones_of(session, pols)
+    models = [
+        to_public(o, lines[o.id], scans[o.id], pols[o.store_id], now, tzs[o.store_id])  # type: ignore[index]
+        for o in orders
+    ]
     if view is BuyerView.MASKED:
         for model in models:
             model.buyer = privacy.mask_buyer(model.buyer)
@@ -162,8 +172,9 @@ def to_public(
     scans: list[TrackingOut],
     policy: DispatchPolicy,
     now: datetime,
+    tz: tzinfo,
 ) -> OrderPublic:
-    """The read model of one order."""
+    """The read model of one order, its instants in store time ``tz``."""
     v = rules.view(facts(o), policy, now)
     shipments = []
     if o.shipped_at is not None and o.carrier and o.tracking_number:
@@ -177,7 +188,7 @@ def to_public(
                 events=scans,
             )
         )
-    return OrderPublic(
+    public = OrderPublic(
         id=o.id,
         store_id=o.store_id,
         external_id=o.external_id,
@@ -213,3 +224,4 @@ def to_public(
         created_at=o.created_at,
         updated_at=o.updated_at,
     )
+    return zones.localize(public, tz)

@@ -17,6 +17,7 @@ from app.domain.events import service as events
 from app.domain.inventory import levels, rules
 from app.domain.sku.schemas import SkuCreate, SkuPublic, SkuStatus, SkuUpdate, StockSummary
 from app.domain.store import service as stores
+from app.domain.store import zones
 from app.models import Sku, StockLevel
 
 _skus = Sku.__table__  # type: ignore[attr-defined]
@@ -64,7 +65,7 @@ def to_public(sku: Sku, on_hand: int, reserved: int, shipped_28d: int) -> SkuPub
 
 
 async def read_models(session: AsyncSession, skus: list[Sku], now: datetime) -> list[SkuPublic]:
-    """Read models of several SKUs with two set-based queries (levels, 28-day sales)."""
+    """Read models of several SKUs (in store time) with set-based queries (levels, sales)."""
     if not skus:
         return []
     ids = [s.id for s in skus if s.id is not None]
@@ -79,10 +80,11 @@ async def read_models(session: AsyncSession, skus: list[Sku], now: datetime) -> 
     shipped = await levels.units_shipped_since(
         session, ids, now - timedelta(days=rules.VELOCITY_WINDOW_DAYS)
     )
-    return [
+    public = [
         to_public(s, *balances.get(s.id, (0, 0)), shipped.get(s.id, 0))  # type: ignore[arg-type]
         for s in skus
     ]
+    return await zones.in_store_time(session, public)
 
 
 async def get_visible(

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auth import Principal
 from app.domain import audit
 from app.domain.errors import Conflict, PreconditionFailed, RuleViolation, not_found
+from app.domain.store import zones
 from app.domain.store.rules import effective_policy, policy_problems
 from app.domain.store.schemas import (
     DispatchPolicyOut,
@@ -28,8 +29,8 @@ _stores = Store.__table__  # type: ignore[attr-defined]
 
 
 def to_public(store: Store) -> StorePublic:
-    """The read model of a store."""
-    return StorePublic(
+    """The read model of a store, its instants in its own time."""
+    public = StorePublic(
         id=store.id,
         code=store.code,
         name=store.name,
@@ -42,6 +43,7 @@ def to_public(store: Store) -> StorePublic:
         created_at=store.created_at,
         updated_at=store.updated_at,
     )
+    return zones.localize(public, zones.zone(store.timezone))
 
 
 def _check_policy(platform: str, overrides: dict[str, Any]) -> None:

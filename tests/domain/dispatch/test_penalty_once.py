@@ -68,7 +68,7 @@ async def test_late_shipment_before_any_sweep_records_the_penalty(
     assert evs[0][1] == {
         "order_id": str(late),
         "external_id": row.external_id,
-        "dispatch_deadline": (T + 48 * H).isoformat(),
+        "dispatch_deadline": T + 48 * H,
         "penalty": "30.00",
     }
     assert evs[1][1]["penalty"] == "30.00"

@@ -4,6 +4,7 @@ the fake-shipment guard and auto-completion (DOMAIN.md §1–§2, §7)."""
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -20,6 +21,7 @@ from tests.helpers import ADMIN, Api, SettableClock, assert_problem, unique
 
 ORDERS = Order.__table__  # type: ignore[attr-defined]
 T = datetime(2026, 11, 11, 2, 0, tzinfo=UTC)
+_ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T")
 H = timedelta(hours=1)
 D = timedelta(days=1)
 S = timedelta(seconds=1)
@@ -119,14 +121,23 @@ async def new_store(api: Api, platform: str = "pdd", **policy: Any) -> tuple[int
     return int(store["id"]), effective_policy(platform, policy)
 
 
+def _instants(data: dict[str, Any]) -> dict[str, Any]:
+    # Payload instants compared as instants: they are written in store time, whatever zone
+    # the expected value is spelt in (test_store_time checks the offsets).
+    return {
+        k: datetime.fromisoformat(v) if isinstance(v, str) and _ISO.match(v) else v
+        for k, v in data.items()
+    }
+
+
 async def events_of(app: Any, store_id: int) -> list[tuple[str, dict[str, Any]]]:
-    """(type, data) of the store's events, oldest first."""
+    """(type, data) of the store's events, oldest first; payload instants parsed."""
     async with app.state.sessionmaker() as session:
         rows = await session.execute(
             sa.text("SELECT type, data FROM events WHERE store_id = :s ORDER BY id"),
             {"s": store_id},
         )
-        return [(r.type, r.data) for r in rows]
+        return [(r.type, _instants(r.data)) for r in rows]
 
 
 async def orders_of(app: Any, ids: list[int]) -> list[Any]:
@@ -163,7 +174,7 @@ async def overdue_data(order_id: int, deadline: datetime, penalty: str, app: Any
     return {
         "order_id": str(order_id),
         "external_id": row.external_id,
-        "dispatch_deadline": deadline.isoformat(),
+        "dispatch_deadline": deadline,
         "penalty": penalty,
     }
 
@@ -194,8 +205,8 @@ async def test_at_risk_then_overdue_each_once(api: Api, app: Any) -> None:
     assert at_risk == {
         "order_id": str(a),
         "external_id": row.external_id,
-        "dispatch_deadline": (T + 48 * H).isoformat(),
-        "at_risk_at": (T + 24 * H).isoformat(),
+        "dispatch_deadline": T + 48 * H,
+        "at_risk_at": T + 24 * H,
         "seconds_left": 24 * 3600,
     }
 
@@ -388,8 +399,8 @@ async def test_fake_shipment_risk_flag_and_event(api: Api, app: Any) -> None:
         "external_id": row.external_id,
         "carrier": "SF",
         "tracking_number": row.tracking_number,
-        "shipped_at": T.isoformat(),
-        "pickup_due": (T + 24 * H).isoformat(),
+        "shipped_at": T,
+        "pickup_due": T + 24 * H,
         "picked_up_at": None,
     }
     rows = await orders_of(app, [no_scan, in_time, late_scan, delivered])
@@ -493,7 +504,7 @@ def completed_data(row: Any, at: datetime, *, auto: bool) -> dict[str, Any]:
     return {
         "order_id": str(row.id),
         "external_id": row.external_id,
-        "completed_at": at.isoformat(),
+        "completed_at": at,
         "auto": auto,
     }
 
