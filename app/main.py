@@ -7,7 +7,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
+from starlette.routing import Route
 
 from app import bootstrap
 from app.config import Settings, get_settings
@@ -15,7 +16,7 @@ from app.db import create_engine, create_sessionmaker
 from app.domain.clock import Clock, SystemClock
 from app.domain.inventory.hooks import on_allocation_change
 from app.domain.order import allocation as order_allocation
-from app.errors import install_error_handlers
+from app.errors import install_error_handlers, problem_body, problem_response
 from app.logging import configure_logging
 from app.ops import install_ops
 from app.routers import (
@@ -34,6 +35,7 @@ from app.routers import (
     stocktakes,
     stores,
 )
+from app.routers._common import document_common_problems
 from app.worker import Sweeper
 
 DESCRIPTION = """
@@ -162,7 +164,20 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     ):
         app.include_router(module.router)
     _add_problem_schema(app)
+    app.add_exception_handler(405, _method_not_allowed)
     return app
+
+
+async def _method_not_allowed(request: Request, exc: Exception) -> Response:
+    """405 whose ``Allow`` lists every method of the path, not only those of the first
+    route that matched it (each method of a path is its own route)."""
+    path = request.scope["path"]
+    allowed: set[str] = set()
+    for route in request.app.router.routes:
+        if isinstance(route, Route) and route.methods and route.path_regex.match(path):
+            allowed |= route.methods
+    body = problem_body(405, "method_not_allowed", f"{request.method} is not allowed here.")
+    return problem_response(405, body, {"Allow": ", ".join(sorted(allowed))})
 
 
 def _add_problem_schema(app: FastAPI) -> None:
@@ -178,6 +193,7 @@ def _add_problem_schema(app: FastAPI) -> None:
                 "bearer": {"type": "http", "scheme": "bearer", "description": "API key"}
             }
             schema["security"] = [{"bearer": []}]
+            document_common_problems(schema)
             app.openapi_schema = schema
         return app.openapi_schema
 

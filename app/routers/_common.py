@@ -1,17 +1,28 @@
-"""Shared router pieces: session and If-Match dependencies, documented problem responses."""
+"""Shared router pieces: session and If-Match dependencies, documented problem responses.
+
+Problems that whole kinds of operations can answer (bad credentials, a malformed body, a
+reused ``Idempotency-Key``, a malformed ``If-Match``) are not repeated in every route's
+``responses=``: :func:`document_common_problems` adds them to the OpenAPI document of each
+operation they apply to. To document a status for every operation, add it to
+``ALL_OPERATIONS`` (for example ``503: "database_unavailable"``); for every operation that
+takes a request body, to ``WITH_BODY`` (for example ``413: "payload_too_large"``).
+"""
 
 from __future__ import annotations
 
 import re
+from datetime import date
+from http import HTTPStatus
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
+from pydantic import BeforeValidator
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import get_session
 from app.domain.clock import Clock
 from app.domain.errors import RuleViolation, not_found
-from app.domain.types import parse_id
+from app.domain.types import Instant, parse_id
 from app.errors import PROBLEM_BASE, PROBLEM_MEDIA_TYPE
 
 Session = Annotated[AsyncSession, Depends(get_session)]
@@ -56,6 +67,28 @@ def path_id(raw: str, kind: str) -> int:
 
 IfMatch = Annotated[int | None, Depends(_if_match)]
 
+_ISO_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_ISO_DATETIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]")
+
+
+def _iso_date_text(value: Any) -> Any:
+    # pydantic reads a bare number as a Unix timestamp ("0" is 1970-01-01): not a date here.
+    if isinstance(value, str) and not _ISO_DATE_RE.match(value):
+        raise ValueError("must be a date as YYYY-MM-DD")
+    return value
+
+
+def _iso_datetime_text(value: Any) -> Any:
+    if isinstance(value, str) and not _ISO_DATETIME_RE.match(value):
+        raise ValueError("must be an ISO 8601 date-time with an offset")
+    return value
+
+
+IsoDate = Annotated[date, BeforeValidator(_iso_date_text)]
+"""A path or query date, ``YYYY-MM-DD`` only."""
+IsoInstant = Annotated[Instant, BeforeValidator(_iso_datetime_text)]
+"""A path or query instant, ISO 8601 with an offset only (never a Unix timestamp)."""
+
 IdempotencyKeyHeader = Annotated[
     str | None,
     Header(
@@ -82,7 +115,7 @@ def problems(
     """OpenAPI ``responses`` for problem+json errors, with an example each."""
     out: dict[int | str, dict[str, Any]] = {}
     for status in statuses:
-        code, title = _TITLES[status]
+        code, title = _TITLES.get(status) or _default_title(status)
         if codes and status in codes:
             code = codes[status]
         example: dict[str, Any] = {
@@ -106,3 +139,83 @@ def problems(
             },
         }
     return out
+
+
+def _default_title(status: int) -> tuple[str, str]:
+    phrase = HTTPStatus(status).phrase
+    return phrase.lower().replace(" ", "_").replace("-", "_"), phrase
+
+
+# Statuses (→ the problem ``code`` they carry) that every operation of a kind can answer,
+# whatever its handler does. document_common_problems adds them to the OpenAPI document.
+ALL_OPERATIONS: dict[int, str] = {}
+"""Every operation."""
+AUTHENTICATED: dict[int, str] = {401: "invalid_credentials"}
+"""Every ``/v1`` operation (all take a bearer key)."""
+WITH_PARAMETERS: dict[int, str] = {422: "validation_error"}
+"""Every operation with a path, query or header parameter."""
+WITH_BODY: dict[int, str] = {400: "bad_request", 422: "validation_error"}
+"""Every operation that takes a request body (400: the body cannot be decoded)."""
+WITH_IDEMPOTENCY_KEY: dict[int, str] = {
+    409: "idempotency_key_reused",
+    422: "invalid_idempotency_key",
+}
+"""Every operation that accepts an ``Idempotency-Key`` header."""
+WITH_IF_MATCH: dict[int, str] = {412: "version_mismatch", 422: "invalid_if_match"}
+"""Every operation that accepts an ``If-Match`` header."""
+
+
+def _common_statuses(path: str, operation: dict[str, Any]) -> dict[int, list[str]]:
+    """The statuses (with their codes) that ``operation`` answers beyond its own."""
+    headers = {
+        p["name"].lower() for p in operation.get("parameters", []) if p.get("in") == "header"
+    }
+    kinds = [ALL_OPERATIONS]
+    if path.startswith("/v1/"):
+        kinds.append(AUTHENTICATED)
+    if operation.get("parameters"):
+        kinds.append(WITH_PARAMETERS)
+    if "requestBody" in operation:
+        kinds.append(WITH_BODY)
+    if "idempotency-key" in headers:
+        kinds.append(WITH_IDEMPOTENCY_KEY)
+    if "if-match" in headers:
+        kinds.append(WITH_IF_MATCH)
+    out: dict[int, list[str]] = {}
+    for kind in kinds:
+        for status, code in kind.items():
+            codes = out.setdefault(status, [])
+            if code not in codes:
+                codes.append(code)
+    return out
+
+
+def _is_fastapi_default_422(response: dict[str, Any]) -> bool:
+    # FastAPI documents 422 as its own JSON body (HTTPValidationError); ours is a problem.
+    return "application/json" in response.get("content", {})
+
+
+def document_common_problems(schema: dict[str, Any]) -> None:
+    """Add the problems each operation can answer by its kind to the OpenAPI ``schema``.
+
+    A status the route documents itself keeps its description and example; the codes the
+    kind adds are named in it.
+    """
+    for path, item in schema.get("paths", {}).items():
+        for operation in item.values():
+            if not isinstance(operation, dict) or "responses" not in operation:
+                continue
+            responses: dict[str, Any] = operation["responses"]
+            for status, codes in sorted(_common_statuses(path, operation).items()):
+                existing = responses.get(str(status))
+                if existing is None or (status == 422 and _is_fastapi_default_422(existing)):
+                    response = problems(status, codes={status: codes[0]})[status]
+                    existing = responses[str(status)] = response
+                missing = [c for c in codes if f"`{c}`" not in existing["description"]]
+                if missing:
+                    listed = ", ".join(f"`{c}`" for c in missing)
+                    text: str = existing["description"]
+                    existing["description"] = (
+                        f"{text[:-1]}, {listed})" if text.endswith("`)") else f"{text} ({listed})"
+                    )
+            operation["responses"] = dict(sorted(responses.items()))

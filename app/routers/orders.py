@@ -6,7 +6,6 @@ from typing import Annotated
 
 import orjson
 from fastapi import APIRouter, Depends, Path, Query, Response
-from pydantic import AwareDatetime
 
 from app.auth import AnyRole, Principal, Role, require
 from app.domain.dispatch.rules import Risk
@@ -30,6 +29,7 @@ from app.routers._common import (
     ClockDep,
     IdempotencyKeyHeader,
     IfMatch,
+    IsoInstant,
     Session,
     path_id,
     problems,
@@ -146,8 +146,8 @@ async def list_orders(
     status: Status | None = None,
     risk: Risk | None = None,
     allocation: Allocation | None = None,
-    placed_from: Annotated[AwareDatetime | None, Query(description="placed_at ≥ this.")] = None,
-    placed_to: Annotated[AwareDatetime | None, Query(description="placed_at < this.")] = None,
+    placed_from: Annotated[IsoInstant | None, Query(description="placed_at ≥ this.")] = None,
+    placed_to: Annotated[IsoInstant | None, Query(description="placed_at < this.")] = None,
     q: Annotated[
         str | None,
         Query(

@@ -23,7 +23,7 @@ from app.domain.store.schemas import (
 )
 from app.domain.types import NO_NUL
 from app.pagination import CursorParam, LimitParam, Page, decode_cursor, encode_cursor, page_of
-from app.routers._common import IdempotencyKeyHeader, IfMatch, Session, path_id, problems
+from app.routers._common import IdempotencyKeyHeader, IfMatch, IsoDate, Session, path_id, problems
 from app.routing import TransactionalRoute
 
 router = APIRouter(prefix="/v1/stores", tags=["stores"], route_class=TransactionalRoute)
@@ -144,7 +144,7 @@ async def get_target(
 )
 async def put_traffic(
     store_id: StoreId,
-    day: Annotated[date, Path(description="YYYY-MM-DD (store time)", examples=["2026-11-11"])],
+    day: Annotated[IsoDate, Path(description="YYYY-MM-DD (store time)", examples=["2026-11-11"])],
     body: TrafficIn,
     principal: TrafficWriter,
     session: Session,
@@ -160,7 +160,7 @@ async def put_traffic(
 )
 async def get_traffic(
     store_id: StoreId,
-    day: Annotated[date, Path(description="YYYY-MM-DD (store time)", examples=["2026-11-11"])],
+    day: Annotated[IsoDate, Path(description="YYYY-MM-DD (store time)", examples=["2026-11-11"])],
     principal: AnyRole,
     session: Session,
 ) -> TrafficPublic:

@@ -43,7 +43,7 @@ class MovementCreate(BaseModel):
 
     sku_id: Id
     kind: MovementKind
-    quantity: int = Field(ge=-MAX_QUANTITY, le=MAX_QUANTITY)
+    quantity: int = Field(ge=-MAX_QUANTITY, le=MAX_QUANTITY, strict=True)
     reason: Note | None = None
     reference: str | None = Field(default=None, pattern=REFERENCE_PATTERN)
 
@@ -98,7 +98,7 @@ class StocktakeLineIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     sku_id: Id
-    counted: int = Field(ge=0, le=MAX_QUANTITY)
+    counted: int = Field(ge=0, le=MAX_QUANTITY, strict=True)
 
 
 class StocktakeCreate(BaseModel):
@@ -152,7 +152,7 @@ class StockLevelItem(BaseModel):
 
     store_id: Id
     sku_code: str = Field(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f]+$")
-    on_hand: int = Field(ge=0, le=MAX_QUANTITY)
+    on_hand: int = Field(ge=0, le=MAX_QUANTITY, strict=True)
 
 
 class StockLevelsSync(BaseModel):

@@ -38,7 +38,7 @@ class ItemIn(BaseModel):
 
     sku_code: str | None = Field(default=None, min_length=1, max_length=64)
     sku_id: Id | None = None
-    quantity: int = Field(ge=1, le=100_000)
+    quantity: int = Field(ge=1, le=100_000, strict=True)
     unit_price: NonNegativeMoney
 
     @model_validator(mode="after")
@@ -96,7 +96,7 @@ class OrderCreate(BaseModel):
     promotion_ids: list[Id] | None = Field(default=None, max_length=20)
     group_buy: GroupBuyIn | None = None
     promised_ship_by: Instant | None = None
-    allow_backorder: bool = True
+    allow_backorder: bool = Field(default=True, strict=True)
 
     @model_validator(mode="after")
     def _times_in_order(self) -> OrderCreate:

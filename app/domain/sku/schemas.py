@@ -28,9 +28,9 @@ class _SkuFields(BaseModel):
     )
     cost_price: NonNegativeMoney | None = None
     barcode: str | None = Field(default=None, pattern=BARCODE_PATTERN)
-    low_stock_threshold: int | None = Field(default=None, ge=0, le=10_000_000)
-    lead_time_days: int | None = Field(default=None, ge=0, le=365)
-    safety_days: int | None = Field(default=None, ge=0, le=365)
+    low_stock_threshold: int | None = Field(default=None, ge=0, le=10_000_000, strict=True)
+    lead_time_days: int | None = Field(default=None, ge=0, le=365, strict=True)
+    safety_days: int | None = Field(default=None, ge=0, le=365, strict=True)
 
 
 class SkuCreate(_SkuFields):

@@ -56,11 +56,11 @@ class DispatchPolicyIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    dispatch_hours: int | None = Field(default=None, ge=1, le=24 * 30)
-    internal_target_hours: int | None = Field(default=None, ge=1, le=24 * 30)
+    dispatch_hours: int | None = Field(default=None, ge=1, le=24 * 30, strict=True)
+    internal_target_hours: int | None = Field(default=None, ge=1, le=24 * 30, strict=True)
     late_penalty: LatePenaltyIn | None = None
-    pickup_grace_hours: int | None = Field(default=None, ge=1, le=24 * 30)
-    auto_complete_days: int | None = Field(default=None, ge=1, le=90)
+    pickup_grace_hours: int | None = Field(default=None, ge=1, le=24 * 30, strict=True)
+    auto_complete_days: int | None = Field(default=None, ge=1, le=90, strict=True)
 
     def overrides(self) -> dict[str, Any]:
         """The fields given, as JSON-able overrides (money and rates as strings)."""
@@ -168,7 +168,9 @@ class StoreUpdate(BaseModel):
     timezone: str | None = None
     dispatch_policy: DispatchPolicyIn | None = None
     reset_dispatch_policy: bool = Field(
-        default=False, description="Drop every override first (back to platform defaults)."
+        default=False,
+        strict=True,
+        description="Drop every override first (back to platform defaults).",
     )
 
     @field_validator("timezone")
@@ -220,7 +222,7 @@ class TrafficIn(BaseModel):
         extra="forbid", json_schema_extra={"examples": [{"visitors": 12840, "ad_spend": "3200.00"}]}
     )
 
-    visitors: int = Field(ge=0, le=2_000_000_000)
+    visitors: int = Field(ge=0, le=2_000_000_000, strict=True)
     ad_spend: NonNegativeMoney = Field(default=Decimal("0.00"))
 
 
