@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
-from starlette.routing import Route
+from starlette.routing import Match
 
 from app import bootstrap
 from app.config import Settings, get_settings
@@ -171,13 +171,19 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
 async def _method_not_allowed(request: Request, exc: Exception) -> Response:
     """405 whose ``Allow`` lists every method of the path, not only those of the first
     route that matched it (each method of a path is its own route)."""
-    path = request.scope["path"]
-    allowed: set[str] = set()
-    for route in request.app.router.routes:
-        if isinstance(route, Route) and route.methods and route.path_regex.match(path):
-            allowed |= route.methods
+    allowed = [
+        method
+        for method in _METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] == Match.FULL
+            for route in request.app.router.routes
+        )
+    ]
     body = problem_body(405, "method_not_allowed", f"{request.method} is not allowed here.")
-    return problem_response(405, body, {"Allow": ", ".join(sorted(allowed))})
+    return problem_response(405, body, {"Allow": ", ".join(allowed)})
+
+
+_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
 
 
 def _add_problem_schema(app: FastAPI) -> None:

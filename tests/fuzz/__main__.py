@@ -36,7 +36,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.fuzz")
     parser.add_argument("--roles", default=",".join(ROLES))
     parser.add_argument("--max-examples", type=int, default=100)
-    parser.add_argument("--max-time", type=float, default=120, help="seconds per role")
+    parser.add_argument("--max-time", type=int, default=120, help="seconds per role")
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--phases", default="examples,coverage,fuzzing,stateful")
     parser.add_argument("--st-args", default="", help="more `st run` options, space-separated")

@@ -45,7 +45,7 @@ class Options:
     max_examples: int
     phases: str = "examples,coverage,fuzzing,stateful"
     seed: int | None = None
-    max_time: float | None = None
+    max_time: int | None = None
     extra: list[str] = field(default_factory=list)
 
 

@@ -1,0 +1,122 @@
+"""The OpenAPI documents every problem an operation can answer; 405 lists the path's methods."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+
+from app.errors import PROBLEM_MEDIA_TYPE
+from tests.helpers import ADMIN, Api, assert_problem
+
+
+def _operations(app: FastAPI) -> list[tuple[str, str, dict[str, Any]]]:
+    """Every documented ``/v1`` operation (other tests mount routes of their own)."""
+    return [
+        (method.upper(), path, operation)
+        for path, item in app.openapi()["paths"].items()
+        for method, operation in item.items()
+        if path.startswith("/v1/")
+    ]
+
+
+def _headers(operation: dict[str, Any]) -> set[str]:
+    return {p["name"].lower() for p in operation.get("parameters", []) if p["in"] == "header"}
+
+
+def _problem_codes(operation: dict[str, Any], status: int) -> str:
+    response = operation["responses"].get(str(status))
+    assert response is not None, f"{status} undocumented"
+    assert list(response["content"]) == [PROBLEM_MEDIA_TYPE], response
+    description: str = response["description"]
+    return description
+
+
+def test_every_v1_operation_documents_401_as_a_problem(app: FastAPI) -> None:
+    for method, path, operation in _operations(app):
+        assert "invalid_credentials" in _problem_codes(operation, 401), (method, path)
+
+
+def test_idempotent_writes_document_key_reuse_and_invalid_key(app: FastAPI) -> None:
+    writes = [op for op in _operations(app) if "idempotency-key" in _headers(op[2])]
+    assert len(writes) >= 15
+    for method, path, operation in writes:
+        assert "idempotency_key_reused" in _problem_codes(operation, 409), (method, path)
+        assert "invalid_idempotency_key" in _problem_codes(operation, 422), (method, path)
+
+
+def test_if_match_documents_412(app: FastAPI) -> None:
+    for method, path, operation in _operations(app):
+        if "if-match" in _headers(operation):
+            assert "version_mismatch" in _problem_codes(operation, 412), (method, path)
+
+
+def test_bodies_document_400_and_422_problems(app: FastAPI) -> None:
+    bodies = [op for op in _operations(app) if "requestBody" in op[2]]
+    assert len(bodies) >= 15
+    for _, _, operation in bodies:
+        _problem_codes(operation, 400)
+        _problem_codes(operation, 422)
+
+
+def test_route_codes_are_kept_next_to_common_ones(app: FastAPI) -> None:
+    operation = app.openapi()["paths"]["/v1/skus"]["post"]
+    description = _problem_codes(operation, 409)
+    assert "`duplicate_sku`" in description
+    assert "`idempotency_key_reused`" in description
+    example = operation["responses"]["409"]["content"][PROBLEM_MEDIA_TYPE]["example"]
+    assert example["code"] == "duplicate_sku"
+
+
+def test_no_fastapi_validation_schema_is_documented(app: FastAPI) -> None:
+    for method, path, operation in _operations(app):
+        for status, response in operation["responses"].items():
+            if status.startswith(("4", "5")):
+                assert "application/json" not in response.get("content", {}), (method, path)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [
+        ("PUT", "/v1/api-keys", "GET, POST"),
+        ("DELETE", "/v1/stores/1", "GET, PATCH"),
+        ("OPTIONS", "/v1/skus/1", "GET, PATCH"),
+    ],
+)
+async def test_405_allows_every_method_of_the_path(
+    api: Api, method: str, path: str, allowed: str
+) -> None:
+    r = await api.client.request(method, path, headers=ADMIN)
+    assert_problem(r, 405, "method_not_allowed")
+    assert r.headers["allow"] == allowed
+
+
+@pytest.mark.parametrize(
+    ("path", "field"),
+    [
+        ("/v1/orders?placed_from=0", "placed_from"),
+        ("/v1/orders?placed_to=1700000000.5", "placed_to"),
+        ("/v1/stores/1/traffic/0", "day"),
+        ("/v1/stores/1/traffic/20261111", "day"),
+    ],
+)
+async def test_dates_are_iso_only_never_timestamps(api: Api, path: str, field: str) -> None:
+    body = assert_problem(await api.client.get(path, headers=ADMIN), 422, "validation_error")
+    assert body["errors"][0]["loc"][-1] == field
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/v1/stores/1/traffic/2026-11-11", {"visitors": False, "ad_spend": "0"}),
+        ("/v1/stores/1/traffic/2026-11-11", {"visitors": "12", "ad_spend": "0"}),
+    ],
+)
+async def test_integers_are_not_read_from_booleans_or_strings(
+    api: Api, path: str, body: dict[str, Any]
+) -> None:
+    store = await api.store()
+    path = path.replace("/stores/1/", f"/stores/{store['id']}/")
+    r = await api.client.put(path, json=body, headers=ADMIN)
+    assert_problem(r, 422, "validation_error")
