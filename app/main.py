@@ -8,7 +8,8 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
-from starlette.routing import Match
+from fastapi.routing import iter_route_contexts
+from starlette.routing import compile_path
 
 from app import bootstrap
 from app.config import Settings, get_settings
@@ -44,7 +45,14 @@ orders, after-sales tickets and promotions.
 
 * **Auth**: `Authorization: Bearer <api key>`. Roles `admin`, `operator`, `warehouse`,
   `integration`; keys are scoped to stores. Out-of-scope resources are `404`.
-* **Errors**: RFC 9457 `application/problem+json` with a stable `code`.
+* **Errors**: RFC 9457 `application/problem+json` with a stable `code`. Each operation
+  lists every status it can answer with the codes it may carry, including those common to
+  its kind: `401` on every operation, `400` (undecodable body) and `422` on every operation
+  with a body, `409 idempotency_key_reused` and `422 invalid_idempotency_key` with an
+  `Idempotency-Key`, `412 version_mismatch` and `422 invalid_if_match` with an `If-Match`.
+* **Types**: integers and booleans in bodies are JSON integers and booleans (`"2"` or
+  `true` for a quantity is `422`); dates and instants in paths and queries are ISO 8601
+  (`2026-11-11`, `2026-11-11T10:00:00+08:00`), never Unix timestamps.
 * **Money**: decimal strings with two places (`"129.90"`), yuan.
 * **Lists**: `limit` (≤ 500) and `cursor` → `{items, next_cursor}`.
 * **Idempotency**: send `Idempotency-Key` on any write; a replay returns the first response
@@ -170,20 +178,19 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
 
 async def _method_not_allowed(request: Request, exc: Exception) -> Response:
     """405 whose ``Allow`` lists every method of the path, not only those of the first
-    route that matched it (each method of a path is its own route)."""
-    allowed = [
-        method
-        for method in _METHODS
-        if any(
-            route.matches({**request.scope, "method": method})[0] == Match.FULL
-            for route in request.app.router.routes
-        )
-    ]
+    route that matched it (each method of a path is its own route). Where a literal path
+    and a template both match (``/v1/orders/bulk`` and ``/v1/orders/{order_id}``), the
+    literal one is the resource: the templates with the fewest parameters win."""
+    path = request.scope["path"]
+    matches: list[tuple[int, set[str]]] = []
+    for route in iter_route_contexts(request.app.router.routes):
+        template, methods = route.path, route.methods
+        if template and methods and compile_path(template)[0].match(path):
+            matches.append((template.count("{"), methods))
+    fewest = min((params for params, _ in matches), default=0)
+    allowed = sorted({m for params, methods in matches if params == fewest for m in methods})
     body = problem_body(405, "method_not_allowed", f"{request.method} is not allowed here.")
     return problem_response(405, body, {"Allow": ", ".join(allowed)})
-
-
-_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
 
 
 def _add_problem_schema(app: FastAPI) -> None:

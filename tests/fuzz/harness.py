@@ -260,6 +260,7 @@ def seed(base_url: str) -> Seed:
             "stocktake_id": [stocktake["id"]],
             "key_id": sacrificial,
             "month": ["2026-11"],
+            "sku_code": ["TEA-500G", "TEA-250G", "CUP-01"],
         },
         keys=keys,
         protected_key_ids=sorted(set(admin_key_ids + key_ids)),

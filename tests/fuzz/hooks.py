@@ -79,7 +79,22 @@ def map_case(context: Any, case: Any) -> Any:
         for name, value in list(container.items()):
             if name in _IDS and isinstance(value, str | int):
                 container[name] = _pick(label, name, value)
+    if isinstance(case.body, dict | list):
+        _map_body(label, case.body)
     return case
+
+
+def _map_body(label: str, node: Any) -> None:
+    """Seeded ids and SKU codes for the id fields of a JSON body, at any depth."""
+    if isinstance(node, list):
+        for item in node:
+            _map_body(label, item)
+    elif isinstance(node, dict):
+        for name, value in list(node.items()):
+            if name in _IDS and isinstance(value, str):
+                node[name] = _pick(label, name, value)
+            else:
+                _map_body(label, value)
 
 
 def _server_exception(request_id: str) -> str | None:
