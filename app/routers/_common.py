@@ -4,8 +4,8 @@ Problems that whole kinds of operations can answer (bad credentials, a malformed
 reused ``Idempotency-Key``, a malformed ``If-Match``) are not repeated in every route's
 ``responses=``: :func:`document_common_problems` adds them to the OpenAPI document of each
 operation they apply to. To document a status for every operation, add it to
-``ALL_OPERATIONS`` (for example ``503: "database_unavailable"``); for every operation that
-takes a request body, to ``WITH_BODY`` (for example ``413: "payload_too_large"``).
+``ALL_OPERATIONS`` (for example ``503: ("database_unavailable",)``); for every operation
+that takes a request body, to ``WITH_BODY`` (for example ``413: ("payload_too_large",)``).
 """
 
 from __future__ import annotations
@@ -146,22 +146,23 @@ def _default_title(status: int) -> tuple[str, str]:
     return phrase.lower().replace(" ", "_").replace("-", "_"), phrase
 
 
-# Statuses (→ the problem ``code`` they carry) that every operation of a kind can answer,
+# Statuses (→ the problem codes they carry) that every operation of a kind can answer,
 # whatever its handler does. document_common_problems adds them to the OpenAPI document.
-ALL_OPERATIONS: dict[int, str] = {}
+CommonProblems = dict[int, tuple[str, ...]]
+ALL_OPERATIONS: CommonProblems = {}
 """Every operation."""
-AUTHENTICATED: dict[int, str] = {401: "invalid_credentials"}
+AUTHENTICATED: CommonProblems = {401: ("missing_credentials", "invalid_credentials")}
 """Every ``/v1`` operation (all take a bearer key)."""
-WITH_PARAMETERS: dict[int, str] = {422: "validation_error"}
+WITH_PARAMETERS: CommonProblems = {422: ("validation_error",)}
 """Every operation with a path, query or header parameter."""
-WITH_BODY: dict[int, str] = {400: "bad_request", 422: "validation_error"}
+WITH_BODY: CommonProblems = {400: ("bad_request",), 422: ("validation_error", "malformed_json")}
 """Every operation that takes a request body (400: the body cannot be decoded)."""
-WITH_IDEMPOTENCY_KEY: dict[int, str] = {
-    409: "idempotency_key_reused",
-    422: "invalid_idempotency_key",
+WITH_IDEMPOTENCY_KEY: CommonProblems = {
+    409: ("idempotency_key_reused",),
+    422: ("invalid_idempotency_key",),
 }
 """Every operation that accepts an ``Idempotency-Key`` header."""
-WITH_IF_MATCH: dict[int, str] = {412: "version_mismatch", 422: "invalid_if_match"}
+WITH_IF_MATCH: CommonProblems = {412: ("version_mismatch",), 422: ("invalid_if_match",)}
 """Every operation that accepts an ``If-Match`` header."""
 
 
@@ -183,10 +184,9 @@ def _common_statuses(path: str, operation: dict[str, Any]) -> dict[int, list[str
         kinds.append(WITH_IF_MATCH)
     out: dict[int, list[str]] = {}
     for kind in kinds:
-        for status, code in kind.items():
+        for status, kind_codes in kind.items():
             codes = out.setdefault(status, [])
-            if code not in codes:
-                codes.append(code)
+            codes.extend(code for code in kind_codes if code not in codes)
     return out
 
 

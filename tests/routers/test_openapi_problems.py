@@ -7,7 +7,10 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 
+from app.config import Settings
 from app.errors import PROBLEM_MEDIA_TYPE
+from app.main import create_app
+from app.routers import _common
 from tests.helpers import ADMIN, Api, assert_problem
 
 
@@ -123,3 +126,20 @@ async def test_integers_are_not_read_from_booleans_or_strings(
     path = path.replace("/stores/1/", f"/stores/{store['id']}/")
     r = await api.client.put(path, json=body, headers=ADMIN)
     assert_problem(r, 422, "validation_error")
+
+
+def test_a_status_added_for_all_operations_is_documented_everywhere(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """How another status common to every operation (or every body) gets documented."""
+    monkeypatch.setitem(_common.ALL_OPERATIONS, 503, ("database_unavailable",))
+    monkeypatch.setitem(_common.WITH_BODY, 413, ("payload_too_large",))
+    settings = Settings(database_url="postgresql://fuzz@127.0.0.1/unused", log_level="WARNING")
+    app = create_app(settings)
+    operations = _operations(app)
+    for method, path, operation in operations:
+        assert "database_unavailable" in _problem_codes(operation, 503), (method, path)
+        if "requestBody" in operation:
+            assert "payload_too_large" in _problem_codes(operation, 413), (method, path)
+        else:
+            assert "413" not in operation["responses"], (method, path)
