@@ -42,7 +42,11 @@ _VERSION_RE = re.compile(r'^\s*(?:W/)?"?(\d{1,9})"?\s*$')
 async def _if_match(
     if_match: Annotated[
         str | None,
-        Header(description="Current `version` of the resource; a stale one is 412."),
+        Header(
+            description="Current `version` of the resource; a stale one is 412.",
+            # Documented only: a malformed value is answered below as `invalid_if_match`.
+            json_schema_extra={"pattern": r'^\s*(W/)?"?[0-9]{1,9}"?\s*$'},
+        ),
     ] = None,
 ) -> int | None:
     if if_match is None:
@@ -95,6 +99,8 @@ IdempotencyKeyHeader = Annotated[
         alias="Idempotency-Key",
         description="Retry-safe key: a replay returns the first response (≥ 24 h).",
         max_length=255,
+        # Documented only: routing refuses other keys first, as `invalid_idempotency_key`.
+        json_schema_extra={"pattern": "^[ -~]{1,255}$"},
     ),
 ]
 
