@@ -36,7 +36,7 @@ from app.routers import (
     stocktakes,
     stores,
 )
-from app.routers._common import document_common_problems
+from app.routers._common import document_common_problems, document_parameters_without_null
 from app.worker import Sweeper
 
 DESCRIPTION = """
@@ -207,6 +207,7 @@ def _add_problem_schema(app: FastAPI) -> None:
             }
             schema["security"] = [{"bearer": []}]
             document_common_problems(schema)
+            document_parameters_without_null(schema)
             app.openapi_schema = schema
         return app.openapi_schema
 

@@ -129,3 +129,15 @@ def _to_utc(value: datetime) -> datetime:
 
 Instant = Annotated[AwareDatetime, AfterValidator(_to_utc)]
 """A moment with an offset (required), kept in UTC: the same instant compares equal."""
+
+
+def _json_integer(value: Any) -> Any:
+    # pydantic's lax int also reads `true` and `"12"`, which JSON Schema's integer is not;
+    # `12.0` stays accepted (it is a JSON Schema integer).
+    if isinstance(value, bool | str):
+        raise ValueError("must be a JSON integer")
+    return value
+
+
+JsonInt = Annotated[int, BeforeValidator(_json_integer)]
+"""An integer in a request body: a JSON number with no fraction, never a boolean or a string."""

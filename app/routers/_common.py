@@ -225,3 +225,21 @@ def document_common_problems(schema: dict[str, Any]) -> None:
                         f"{text[:-1]}, {listed})" if text.endswith("`)") else f"{text} ({listed})"
                     )
             operation["responses"] = dict(sorted(responses.items()))
+
+
+def document_parameters_without_null(schema: dict[str, Any]) -> None:
+    """An optional header or query parameter is absent, never ``null``: document its type
+    alone (FastAPI renders ``str | None`` as ``anyOf: [string, null]``)."""
+    for item in schema.get("paths", {}).values():
+        for operation in item.values():
+            if not isinstance(operation, dict):
+                continue
+            for parameter in operation.get("parameters", []):
+                param_schema: dict[str, Any] = parameter.get("schema", {})
+                variants = param_schema.get("anyOf")
+                if not variants or {"type": "null"} not in variants:
+                    continue
+                rest = [v for v in variants if v != {"type": "null"}]
+                if len(rest) == 1:
+                    del param_schema["anyOf"]
+                    param_schema.update(rest[0])

@@ -143,3 +143,20 @@ def test_a_status_added_for_all_operations_is_documented_everywhere(
             assert "payload_too_large" in _problem_codes(operation, 413), (method, path)
         else:
             assert "413" not in operation["responses"], (method, path)
+
+
+async def test_an_integral_number_is_an_integer(api: Api) -> None:
+    store = await api.store()
+    r = await api.client.put(
+        f"/v1/stores/{store['id']}/traffic/2026-11-11",
+        json={"visitors": 12.0, "ad_spend": "0"},
+        headers=ADMIN,
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["visitors"] == 12
+
+
+def test_optional_parameters_are_never_documented_as_null(app: FastAPI) -> None:
+    for method, path, operation in _operations(app):
+        for parameter in operation.get("parameters", []):
+            assert "anyOf" not in parameter["schema"], (method, path, parameter["name"])

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from app.domain.dispatch.rules import CARRIERS, Risk
 from app.domain.order.rules import Allocation, Flag, Status
-from app.domain.types import Id, Instant, NonNegativeMoney, Note, Text
+from app.domain.types import Id, Instant, JsonInt, NonNegativeMoney, Note, Text
 
 Carrier = Literal["SF", "ZTO", "YTO", "STO", "YD", "JT", "EMS", "JD", "DBL", "OTHER"]
 assert set(Carrier.__args__) == set(CARRIERS)  # type: ignore[attr-defined]
@@ -38,7 +38,7 @@ class ItemIn(BaseModel):
 
     sku_code: str | None = Field(default=None, min_length=1, max_length=64)
     sku_id: Id | None = None
-    quantity: int = Field(ge=1, le=100_000, strict=True)
+    quantity: JsonInt = Field(ge=1, le=100_000)
     unit_price: NonNegativeMoney
 
     @model_validator(mode="after")
