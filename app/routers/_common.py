@@ -36,7 +36,7 @@ async def get_clock(request: Request) -> Clock:
 
 ClockDep = Annotated[Clock, Depends(get_clock)]
 
-_VERSION_RE = re.compile(r'^\s*(?:W/)?"?(\d{1,9})"?\s*$')
+_VERSION_RE = re.compile(r'^\s*(?:W/)?"?([0-9]{1,9})"?\s*$')
 
 
 async def _if_match(
@@ -71,8 +71,8 @@ def path_id(raw: str, kind: str) -> int:
 
 IfMatch = Annotated[int | None, Depends(_if_match)]
 
-_ISO_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_ISO_DATETIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]")
+_ISO_DATE_RE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+_ISO_DATETIME_RE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ]")
 
 
 def _iso_date_text(value: Any) -> Any:

@@ -29,6 +29,15 @@ from app.routing import TransactionalRoute
 router = APIRouter(prefix="/v1/stores", tags=["stores"], route_class=TransactionalRoute)
 
 StoreId = Annotated[str, Path(description="Store id.", examples=["1"])]
+# The format is documented; a malformed month is answered by _month as `invalid_month`.
+Month = Annotated[
+    str,
+    Path(
+        description="YYYY-MM",
+        examples=["2026-11"],
+        json_schema_extra={"pattern": "^[0-9]{4}-(0[1-9]|1[0-2])$"},
+    ),
+]
 StoreWriter = Annotated[Principal, Depends(require(Role.ADMIN, Role.OPERATOR))]
 TrafficWriter = Annotated[Principal, Depends(require(Role.ADMIN, Role.OPERATOR, Role.INTEGRATION))]
 
@@ -113,7 +122,7 @@ def _month(raw: str) -> date:
 )
 async def put_target(
     store_id: StoreId,
-    month: Annotated[str, Path(description="YYYY-MM", examples=["2026-11"])],
+    month: Month,
     body: TargetIn,
     principal: StoreWriter,
     session: Session,
@@ -129,7 +138,7 @@ async def put_target(
 )
 async def get_target(
     store_id: StoreId,
-    month: Annotated[str, Path(description="YYYY-MM", examples=["2026-11"])],
+    month: Month,
     principal: AnyRole,
     session: Session,
 ) -> TargetPublic:

@@ -160,3 +160,10 @@ def test_optional_parameters_are_never_documented_as_null(app: FastAPI) -> None:
     for method, path, operation in _operations(app):
         for parameter in operation.get("parameters", []):
             assert "anyOf" not in parameter["schema"], (method, path, parameter["name"])
+
+
+async def test_digits_are_ascii_as_documented(api: Api) -> None:
+    """Python's \\d also matches other scripts' digits; the documented pattern does not."""
+    store = await api.store()
+    r = await api.client.get(f"/v1/stores/{store['id']}/targets/٢٠٢٦-11", headers=ADMIN)
+    assert_problem(r, 422, "invalid_month")

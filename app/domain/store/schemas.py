@@ -193,7 +193,7 @@ class StorePublic(BaseModel):
     updated_at: datetime
 
 
-MONTH_RE = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+MONTH_RE = re.compile(r"^([0-9]{4})-(0[1-9]|1[0-2])$")
 
 
 class TargetIn(BaseModel):
