@@ -17,7 +17,7 @@ from pydantic import (
     WithJsonSchema,
 )
 
-_MONEY_RE = re.compile(r"^-?\d{1,12}(\.\d{1,2})?$")
+_MONEY_RE = re.compile(r"^-?[0-9]{1,12}(\.[0-9]{1,2})?$")
 CENT = Decimal("0.01")
 MAX_ID = 2**63 - 1
 

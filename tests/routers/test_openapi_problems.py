@@ -167,3 +167,10 @@ async def test_digits_are_ascii_as_documented(api: Api) -> None:
     store = await api.store()
     r = await api.client.get(f"/v1/stores/{store['id']}/targets/٢٠٢٦-11", headers=ADMIN)
     assert_problem(r, 422, "invalid_month")
+
+
+async def test_money_digits_are_ascii(api: Api) -> None:
+    store = await api.store()
+    body = {"store_id": store["id"], "sku_code": "ARABIC-1", "title": "t", "price": "١٢٩.٩٠"}
+    r = await api.client.post("/v1/skus", json=body, headers=ADMIN)
+    assert_problem(r, 422, "validation_error")
