@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint types install bench clean
+.PHONY: run test lint types install bench fuzz clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,10 @@ types: $(STAMP)
 
 test: lint types
 	$(BIN)/python -m pytest -q
+
+# Longer schemathesis run than the bounded one in `make test` (README: Longer fuzzing).
+fuzz: $(STAMP)
+	$(BIN)/python -m tests.fuzz $(FUZZ_ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

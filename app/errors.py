@@ -188,14 +188,17 @@ async def _on_validation_error(_: Request, exc: Exception) -> Response:
 
 
 def allowed_methods(request: Request) -> list[str]:
-    """Every method some route of the application answers at the request's path."""
-    methods: set[str] = set()
+    """Every method some route of the application answers at the request's path. Where a
+    literal path and a template both match (``/v1/orders/bulk`` and
+    ``/v1/orders/{order_id}``), the literal one is the resource: the fewest parameters win."""
+    matches: list[tuple[int, set[str]]] = []
     path = request.scope["path"]
     for route in iter_route_contexts(request.app.router.routes):
         regex = getattr(route, "path_regex", None)
         if regex is not None and regex.match(path):
-            methods |= route.methods or set()
-    return sorted(methods)
+            matches.append((str(getattr(route, "path", "")).count("{"), route.methods or set()))
+    fewest = min((params for params, _ in matches), default=0)
+    return sorted({m for params, methods in matches if params == fewest for m in methods})
 
 
 async def _on_http_error(request: Request, exc: Exception) -> Response:

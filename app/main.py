@@ -36,7 +36,11 @@ from app.routers import (
     stocktakes,
     stores,
 )
-from app.routers._common import unavailable_response
+from app.routers._common import (
+    document_common_problems,
+    document_parameters_without_null,
+    unavailable_response,
+)
 from app.worker import Sweeper
 
 DESCRIPTION = """
@@ -47,6 +51,14 @@ orders, after-sales tickets and promotions.
   `integration`; keys are scoped to stores. Out-of-scope resources are `404`.
 * **Errors**: RFC 9457 `application/problem+json` with a stable `code`. While the database
   is unreachable any operation answers `503` (`database_unavailable`) with `Retry-After`.
+* **Statuses**: each operation
+  lists every status it can answer with the codes it may carry, including those common to
+  its kind: `401` on every operation, `400` (undecodable body) and `422` on every operation
+  with a body, `409 idempotency_key_reused` and `422 invalid_idempotency_key` with an
+  `Idempotency-Key`, `412 version_mismatch` and `422 invalid_if_match` with an `If-Match`.
+* **Types**: integers and booleans in bodies are JSON integers and booleans (`"2"` or
+  `true` for a quantity is `422`); dates and instants in paths and queries are ISO 8601
+  (`2026-11-11`, `2026-11-11T10:00:00+08:00`), never Unix timestamps.
 * **Money**: decimal strings with two places (`"129.90"`), yuan.
 * **Time**: ISO 8601 with an offset; any offset is accepted. Instants of a store's resources
   and events are given in the store's `timezone` (`2026-11-11T10:00:00+08:00`); API keys and
@@ -204,6 +216,8 @@ def _add_problem_schema(app: FastAPI) -> None:
                     if method in _HTTP_METHODS:
                         operation.setdefault("responses", {}).setdefault("503", unavailable)
             document_payload_too_large(schema)
+            document_common_problems(schema)
+            document_parameters_without_null(schema)
             app.openapi_schema = schema
         return app.openapi_schema
 

@@ -17,7 +17,7 @@ from pydantic import (
     WithJsonSchema,
 )
 
-_MONEY_RE = re.compile(r"^-?\d{1,12}(\.\d{1,2})?$")
+_MONEY_RE = re.compile(r"^-?[0-9]{1,12}(\.[0-9]{1,2})?$")
 CENT = Decimal("0.01")
 MAX_ID = 2**63 - 1
 
@@ -175,3 +175,15 @@ def bulk_items(item: type[Any]) -> BeforeValidator:
         _unchanged,
         json_schema_input_type=Annotated[documented, Field(min_length=1, max_length=BULK_MAX)],
     )
+
+
+def _json_integer(value: Any) -> Any:
+    # pydantic's lax int also reads `true` and `"12"`, which JSON Schema's integer is not;
+    # `12.0` stays accepted (it is a JSON Schema integer).
+    if isinstance(value, bool | str):
+        raise ValueError("must be a JSON integer")
+    return value
+
+
+JsonInt = Annotated[int, BeforeValidator(_json_integer)]
+"""An integer in a request body: a JSON number with no fraction, never a boolean or a string."""

@@ -25,13 +25,14 @@ from app.domain.order.schemas import (
     ShipIn,
     TrackingIn,
 )
-from app.domain.types import NO_NUL, Instant
+from app.domain.types import NO_NUL
 from app.errors import item_problem
 from app.pagination import CursorParam, LimitParam, Page, decode_cursor, encode_cursor, page_of
 from app.routers._common import (
     ClockDep,
     IdempotencyKeyHeader,
     IfMatch,
+    IsoInstant,
     Session,
     path_id,
     problems,
@@ -160,8 +161,8 @@ async def list_orders(
     status: Status | None = None,
     risk: Risk | None = None,
     allocation: Allocation | None = None,
-    placed_from: Annotated[Instant | None, Query(description="placed_at ≥ this.")] = None,
-    placed_to: Annotated[Instant | None, Query(description="placed_at < this.")] = None,
+    placed_from: Annotated[IsoInstant | None, Query(description="placed_at ≥ this.")] = None,
+    placed_to: Annotated[IsoInstant | None, Query(description="placed_at < this.")] = None,
     q: Annotated[
         str | None,
         Query(

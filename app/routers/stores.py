@@ -23,12 +23,21 @@ from app.domain.store.schemas import (
 )
 from app.domain.types import NO_NUL
 from app.pagination import CursorParam, LimitParam, Page, decode_cursor, encode_cursor, page_of
-from app.routers._common import IdempotencyKeyHeader, IfMatch, Session, path_id, problems
+from app.routers._common import IdempotencyKeyHeader, IfMatch, IsoDate, Session, path_id, problems
 from app.routing import TransactionalRoute
 
 router = APIRouter(prefix="/v1/stores", tags=["stores"], route_class=TransactionalRoute)
 
 StoreId = Annotated[str, Path(description="Store id.", examples=["1"])]
+# The format is documented; a malformed month is answered by _month as `invalid_month`.
+Month = Annotated[
+    str,
+    Path(
+        description="YYYY-MM",
+        examples=["2026-11"],
+        json_schema_extra={"pattern": "^[0-9]{4}-(0[1-9]|1[0-2])$"},
+    ),
+]
 StoreWriter = Annotated[Principal, Depends(require(Role.ADMIN, Role.OPERATOR))]
 TrafficWriter = Annotated[Principal, Depends(require(Role.ADMIN, Role.OPERATOR, Role.INTEGRATION))]
 
@@ -113,7 +122,7 @@ def _month(raw: str) -> date:
 )
 async def put_target(
     store_id: StoreId,
-    month: Annotated[str, Path(description="YYYY-MM", examples=["2026-11"])],
+    month: Month,
     body: TargetIn,
     principal: StoreWriter,
     session: Session,
@@ -130,7 +139,7 @@ async def put_target(
 )
 async def get_target(
     store_id: StoreId,
-    month: Annotated[str, Path(description="YYYY-MM", examples=["2026-11"])],
+    month: Month,
     principal: AnyRole,
     session: Session,
 ) -> TargetPublic:
@@ -146,7 +155,7 @@ async def get_target(
 )
 async def put_traffic(
     store_id: StoreId,
-    day: Annotated[date, Path(description="YYYY-MM-DD (store time)", examples=["2026-11-11"])],
+    day: Annotated[IsoDate, Path(description="YYYY-MM-DD (store time)", examples=["2026-11-11"])],
     body: TrafficIn,
     principal: TrafficWriter,
     session: Session,
@@ -163,7 +172,7 @@ async def put_traffic(
 )
 async def get_traffic(
     store_id: StoreId,
-    day: Annotated[date, Path(description="YYYY-MM-DD (store time)", examples=["2026-11-11"])],
+    day: Annotated[IsoDate, Path(description="YYYY-MM-DD (store time)", examples=["2026-11-11"])],
     principal: AnyRole,
     session: Session,
 ) -> TrafficPublic:

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from app.domain.inventory.rules import VelocityClass
-from app.domain.types import BULK_MAX, Id, Note, bulk_items
+from app.domain.types import BULK_MAX, Id, JsonInt, Note, bulk_items
 
 MAX_QUANTITY = 1_000_000_000
 REFERENCE_PATTERN = r"^[^\x00]{1,200}$"
@@ -43,7 +43,7 @@ class MovementCreate(BaseModel):
 
     sku_id: Id
     kind: MovementKind
-    quantity: int = Field(ge=-MAX_QUANTITY, le=MAX_QUANTITY)
+    quantity: JsonInt = Field(ge=-MAX_QUANTITY, le=MAX_QUANTITY)
     reason: Note | None = None
     reference: str | None = Field(default=None, pattern=REFERENCE_PATTERN)
 
@@ -98,7 +98,7 @@ class StocktakeLineIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     sku_id: Id
-    counted: int = Field(ge=0, le=MAX_QUANTITY)
+    counted: JsonInt = Field(ge=0, le=MAX_QUANTITY)
 
 
 class StocktakeCreate(BaseModel):
@@ -152,7 +152,7 @@ class StockLevelItem(BaseModel):
 
     store_id: Id
     sku_code: str = Field(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f]+$")
-    on_hand: int = Field(ge=0, le=MAX_QUANTITY)
+    on_hand: JsonInt = Field(ge=0, le=MAX_QUANTITY)
 
 
 class StockLevelsSync(BaseModel):

@@ -15,6 +15,7 @@ from app.domain.types import (
     NO_NUL,
     Id,
     Instant,
+    JsonInt,
     NonNegativeMoney,
     Note,
     Text,
@@ -48,7 +49,7 @@ class ItemIn(BaseModel):
 
     sku_code: str | None = Field(default=None, min_length=1, max_length=64, pattern=NO_NUL)
     sku_id: Id | None = None
-    quantity: int = Field(ge=1, le=100_000)
+    quantity: JsonInt = Field(ge=1, le=100_000)
     unit_price: NonNegativeMoney
 
     @model_validator(mode="after")
@@ -107,7 +108,7 @@ class OrderCreate(BaseModel):
     promotion_ids: list[Id] | None = Field(default=None, max_length=20)
     group_buy: GroupBuyIn | None = None
     promised_ship_by: Instant | None = None
-    allow_backorder: bool = True
+    allow_backorder: bool = Field(default=True, strict=True)
 
     @field_validator("items")
     @classmethod

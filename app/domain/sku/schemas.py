@@ -9,7 +9,7 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from app.domain.inventory.rules import VelocityClass
-from app.domain.types import Id, NonNegativeMoney, Text
+from app.domain.types import Id, JsonInt, NonNegativeMoney, Text
 
 SKU_CODE_PATTERN = r"^[^\s\x00-\x1f][^\x00-\x1f]{0,63}$"
 BARCODE_PATTERN = r"^[A-Za-z0-9-]{4,64}$"
@@ -28,9 +28,9 @@ class _SkuFields(BaseModel):
     )
     cost_price: NonNegativeMoney | None = None
     barcode: str | None = Field(default=None, pattern=BARCODE_PATTERN)
-    low_stock_threshold: int | None = Field(default=None, ge=0, le=10_000_000)
-    lead_time_days: int | None = Field(default=None, ge=0, le=365)
-    safety_days: int | None = Field(default=None, ge=0, le=365)
+    low_stock_threshold: JsonInt | None = Field(default=None, ge=0, le=10_000_000)
+    lead_time_days: JsonInt | None = Field(default=None, ge=0, le=365)
+    safety_days: JsonInt | None = Field(default=None, ge=0, le=365)
 
 
 class SkuCreate(_SkuFields):

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from app.domain.store.rules import DispatchPolicy, is_valid_timezone
-from app.domain.types import Id, NonNegativeMoney, Text
+from app.domain.types import Id, JsonInt, NonNegativeMoney, Text
 
 CODE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 
@@ -56,11 +56,11 @@ class DispatchPolicyIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    dispatch_hours: int | None = Field(default=None, ge=1, le=24 * 30)
-    internal_target_hours: int | None = Field(default=None, ge=1, le=24 * 30)
+    dispatch_hours: JsonInt | None = Field(default=None, ge=1, le=24 * 30)
+    internal_target_hours: JsonInt | None = Field(default=None, ge=1, le=24 * 30)
     late_penalty: LatePenaltyIn | None = None
-    pickup_grace_hours: int | None = Field(default=None, ge=1, le=24 * 30)
-    auto_complete_days: int | None = Field(default=None, ge=1, le=90)
+    pickup_grace_hours: JsonInt | None = Field(default=None, ge=1, le=24 * 30)
+    auto_complete_days: JsonInt | None = Field(default=None, ge=1, le=90)
 
     def overrides(self) -> dict[str, Any]:
         """The fields given, as JSON-able overrides (money and rates as strings)."""
@@ -168,7 +168,9 @@ class StoreUpdate(BaseModel):
     timezone: str | None = None
     dispatch_policy: DispatchPolicyIn | None = None
     reset_dispatch_policy: bool = Field(
-        default=False, description="Drop every override first (back to platform defaults)."
+        default=False,
+        strict=True,
+        description="Drop every override first (back to platform defaults).",
     )
 
     @field_validator("timezone")
@@ -191,7 +193,7 @@ class StorePublic(BaseModel):
     updated_at: datetime
 
 
-MONTH_RE = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+MONTH_RE = re.compile(r"^([0-9]{4})-(0[1-9]|1[0-2])$")
 
 
 class TargetIn(BaseModel):
@@ -220,7 +222,7 @@ class TrafficIn(BaseModel):
         extra="forbid", json_schema_extra={"examples": [{"visitors": 12840, "ad_spend": "3200.00"}]}
     )
 
-    visitors: int = Field(ge=0, le=2_000_000_000)
+    visitors: JsonInt = Field(ge=0, le=2_000_000_000)
     ad_spend: NonNegativeMoney = Field(default=Decimal("0.00"))
 
 
