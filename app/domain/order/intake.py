@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import Principal
-from app.db import driver
+from app.db import connection_of, driver
 from app.domain.dispatch import rules as dispatch
 from app.domain.errors import Conflict, RuleViolation, not_found
 from app.domain.events import service as events
@@ -248,7 +248,10 @@ async def take(
     The hot path of the service: every statement runs on the asyncpg connection of the
     request's transaction, and the read model is built from what was just written.
     """
-    con = await driver(session)
+    # Outside a transaction unless the request already opened one (an Idempotency-Key):
+    # the read sees the same under READ COMMITTED, and the order may then be taken in one
+    # statement that is its own transaction (see _take_at_commit).
+    con = await connection_of(session)
     store = await con.fetchrow(
         _STORE_AND_SKUS,
         data.store_id,
@@ -318,6 +321,7 @@ async def take(
         reserved = [i.quantity for i in data.items]
         allocation = Allocation.FULL
     else:
+        con = await driver(session)
         order_id = await con.fetchval(_INSERT_ORDER, *order_row)
         if order_id is None:
             return await _existing(session, data, digest)
@@ -383,7 +387,12 @@ async def _take_at_commit(
 ) -> int | Intake | None:
     """The order written whole in one statement, its stock taken at commit: its id; an
     order already taken under the external id: :func:`_existing`'s answer; None (nothing
-    written) unless every SKU has plenty left."""
+    written) unless every SKU has plenty left.
+
+    Outside a transaction (no Idempotency-Key) the statement is one by itself: the order is
+    committed when it returns, and stock gone at commit fails the statement (SO001, the
+    request retried on the exact path) exactly as it would fail a COMMIT.
+    """
     need: dict[int, int] = {}
     for sku_id, item in zip(sku_ids, data.items, strict=True):
         need[sku_id] = need.get(sku_id, 0) + item.quantity
@@ -409,7 +418,9 @@ async def _take_at_commit(
         return None
     if row["order_id"] is None:
         return await _existing(session, data, order_row[22])
-    reservations.defer_takes(session, need)
+    if con.is_in_transaction():
+        # Else the statement was its own transaction: its stock is taken already.
+        reservations.defer_takes(session, need)
     order_id: int = row["order_id"]
     return order_id
 
