@@ -106,3 +106,16 @@ async def driver(session: AsyncSession) -> Any:
     if con is None or not con.is_in_transaction():
         raise RuntimeError("no transaction open on the session's connection")
     return con
+
+
+async def connection_of(session: AsyncSession) -> Any:
+    """The asyncpg connection under ``session``, without beginning a transaction on it.
+
+    Under READ COMMITTED a read needs no transaction of its own, and a single statement
+    outside one is a transaction by itself (committed, deferred triggers and all, when it
+    ends): order intake's hot path needs no ``BEGIN`` and ``COMMIT`` round trips. Before
+    any further statement that must share a transaction, call :func:`driver`.
+    """
+    conn = await session.connection()
+    raw = await conn.get_raw_connection()
+    return raw.driver_connection

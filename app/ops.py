@@ -7,6 +7,7 @@ import re
 import time
 import uuid
 from importlib import resources
+from typing import Any
 
 import sqlalchemy as sa
 from fastapi import APIRouter, FastAPI, Request, Response
@@ -34,6 +35,23 @@ REQUEST_ID_RE = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 """A client's ``X-Request-ID`` is kept only if it matches this (else a new one is made)."""
 
 
+# Labelled children by label values: ``labels()`` validates and locks on every call.
+_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+
+def _metrics(method: str, template: str, status: int, elapsed: float) -> None:
+    key = (method, template, status)
+    children = _children.get(key)
+    if children is None:
+        children = (
+            REQUESTS.labels(method, template, str(status)),
+            LATENCY.labels(method, template),
+        )
+        _children[key] = children
+    children[0].inc()
+    children[1].observe(elapsed)
+
+
 class RequestContextMiddleware:
     """Request id (``X-Request-ID``), per-route metrics and one access-log line per request."""
 
@@ -45,7 +63,10 @@ class RequestContextMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
+        incoming = ""
+        for name, value in scope["headers"]:
+            if name == b"x-request-id":
+                incoming = value.decode("latin-1")
         # Echoed in headers, bodies and logs: anything but a plain token gets a fresh id.
         request_id = incoming if REQUEST_ID_RE.fullmatch(incoming) else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
@@ -68,8 +89,7 @@ class RequestContextMiddleware:
             route = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
             method = scope["method"]
-            REQUESTS.labels(method, template, str(status)).inc()
-            LATENCY.labels(method, template).observe(elapsed)
+            _metrics(method, template, status, elapsed)
             if self.access_log:
                 logger.info(
                     "http.request method=%s route=%s status=%s ms=%.1f request_id=%s",

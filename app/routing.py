@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import email.message
+import functools
 import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -156,6 +157,7 @@ def _known_query(handler: Handler, known: frozenset[str]) -> Handler:
     return run
 
 
+@functools.lru_cache(maxsize=64)
 def _is_json(content_type: str) -> bool:
     message = email.message.Message()
     message["content-type"] = content_type

@@ -8,6 +8,7 @@ import orjson
 from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response
 
 from app.auth import AnyRole, Principal, Role, require
+from app.db import get_session
 from app.domain.dispatch.rules import Risk
 from app.domain.order import bulk, group_buy, intake, lifecycle, queries, read
 from app.domain.order.rules import Allocation, Status
@@ -34,6 +35,7 @@ from app.routers._common import (
     IfMatch,
     IsoInstant,
     Session,
+    get_clock,
     path_id,
     problems,
 )
@@ -70,8 +72,6 @@ async def _read_one(
 async def create_order(
     body: OrderCreate,
     principal: Intaker,
-    session: Session,
-    clock: ClockDep,
     response: Response,
     request: Request,
     _: IdempotencyKeyHeader = None,
@@ -81,6 +81,10 @@ async def create_order(
     With `allow_backorder: false` a short order is `409 insufficient_stock` and nothing is
     created; otherwise it waits for stock with `allocation` `partial` or `short`.
     """
+    # Read from the request, not declared as dependencies: the hottest route of the
+    # service, and FastAPI resolves each declared dependency anew per request.
+    session = await get_session(request)
+    clock = await get_clock(request)
     # The request transaction is retried when its stock taken at commit was gone (or it
     # lost a deadlock); the retry takes the stock on the exact path, under the balance
     # lock, so it cannot fail at commit again and a backorder order becomes a backorder.

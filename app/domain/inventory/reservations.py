@@ -68,6 +68,14 @@ def _deferred(session: AsyncSession) -> dict[int, int]:
     return pending
 
 
+def defer_takes(session: AsyncSession, need: dict[int, int]) -> None:
+    """Note units a statement of this transaction reserved to be taken at commit, per SKU
+    (written outside this module: order intake's single statement)."""
+    pending = _deferred(session)
+    for sku_id, qty in need.items():
+        pending[sku_id] = pending.get(sku_id, 0) + qty
+
+
 @event.listens_for(Session, "after_commit")
 @event.listens_for(Session, "after_rollback")
 def _forget_deferred(session: Session) -> None:

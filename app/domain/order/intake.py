@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import Principal
-from app.db import driver
+from app.db import connection_of, driver
 from app.domain.dispatch import rules as dispatch
 from app.domain.errors import Conflict, RuleViolation, not_found
 from app.domain.events import service as events
@@ -162,6 +162,55 @@ _INSERT_LINES_AND_EVENT = """
     )
     INSERT INTO events (type, store_id, data) VALUES ('order.created', $8, $9)
 """
+# The whole intake of an order whose SKUs all have plenty left, in one round trip: the
+# balances read without locking (as reservations._HOLD_MANY reads them; $25/$26 the units
+# wanted per SKU), and only if every SKU qualifies the order, its reservations (taken at
+# commit by the deferred trigger, inserted in SKU-id order so the trigger takes the
+# balances in that order like every other path), its lines and its order.created event.
+# Nothing is written otherwise (``go`` false: the caller takes the step-by-step path),
+# nor when the (store, external id) exists (``order_id`` null).
+_INTAKE_AT_COMMIT = """
+    WITH s AS (
+        SELECT l.sku_id, l.store_id,
+               l.on_hand - l.reserved - w.need > l.threshold
+               AND NOT l.low_notified AND NOT l.out_notified AS later
+          FROM unnest($25::bigint[], $26::int[]) AS w(sku_id, need)
+          JOIN stock_levels l ON l.sku_id = w.sku_id
+    ), go AS (
+        SELECT count(*) = cardinality($25::bigint[]) AND coalesce(bool_and(later), false) AS go
+          FROM s
+    ), o AS (
+        INSERT INTO orders (store_id, external_id, status, allocation, placed_at, paid_at,
+               group_buy, group_id, group_formed_at, promised_ship_by, clock_started_at,
+               dispatch_deadline, at_risk_at, buyer, buyer_phone, subtotal, discount,
+               shipping_fee, total, coupon_code, promotion_ids, allow_backorder, content_hash,
+               version, created_at, updated_at)
+        SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
+               $18, $19, $20, $21, $22, $23, 1, $24, $24
+          FROM go WHERE go.go
+        ON CONFLICT (store_id, external_id) DO NOTHING
+        RETURNING id
+    ), v AS (
+        SELECT * FROM unnest($27::bigint[], $28::int[], $29::numeric[], $30::numeric[])
+               WITH ORDINALITY AS v(sku_id, q, unit_price, line_total, n)
+    ), r AS (
+        INSERT INTO reservations (sku_id, store_id, line_ref, order_id, requested, reserved,
+               deadline, placed_at, take_at_commit)
+        SELECT v.sku_id, s.store_id, 'order:' || o.id || ':' || v.n, o.id, v.q, v.q,
+               $12, $5, true
+          FROM o, v JOIN s ON s.sku_id = v.sku_id
+         ORDER BY v.sku_id, v.n
+    ), l AS (
+        INSERT INTO order_lines
+               (order_id, line_no, sku_id, quantity, unit_price, line_total, reserved)
+        SELECT o.id, v.n, v.sku_id, v.q, v.unit_price, v.line_total, v.q FROM o, v
+    ), e AS (
+        INSERT INTO events (type, store_id, data)
+        SELECT 'order.created', $1, $31::jsonb || jsonb_build_object('order_id', o.id::text)
+          FROM o
+    )
+    SELECT (SELECT go FROM go) AS go, (SELECT id FROM o) AS order_id
+"""
 # What a just-taken order has not done yet (the table's defaults).
 _FRESH: dict[str, Any] = {
     "penalty": Decimal("0.00"),
@@ -199,7 +248,10 @@ async def take(
     The hot path of the service: every statement runs on the asyncpg connection of the
     request's transaction, and the read model is built from what was just written.
     """
-    con = await driver(session)
+    # Outside a transaction unless the request already opened one (an Idempotency-Key):
+    # the read sees the same under READ COMMITTED, and the order may then be taken in one
+    # statement that is its own transaction (see _take_at_commit).
+    con = await connection_of(session)
     store = await con.fetchrow(
         _STORE_AND_SKUS,
         data.store_id,
@@ -233,8 +285,7 @@ async def take(
     digest = content_hash(data)
     status = Status.PENDING_PAYMENT if data.paid_at is None else Status.AWAITING_SHIPMENT
     buyer = data.buyer.model_dump()
-    order_id = await con.fetchval(
-        _INSERT_ORDER,
+    order_row = (
         data.store_id,
         data.external_id,
         status.value,
@@ -260,62 +311,23 @@ async def take(
         digest,
         now,
     )
-    if order_id is None:
-        return await _existing(session, data, digest)
-    lines = [
-        Line(
-            sku_id=sku_id,
-            quantity=item.quantity,
-            line_ref=line_ref(order_id, n + 1),
-            placed_at=data.placed_at,
-            deadline=clock.deadline,
-            order_id=order_id,
-        )
-        for n, (item, (sku_id, _)) in enumerate(zip(data.items, skus, strict=True))
-    ]
-    got = await reservations.reserve_lines(
-        session, lines, allow_partial=data.allow_backorder, exact=exact
-    )
     line_totals = [(i.unit_price * i.quantity).quantize(rules.CENT) for i in data.items]
-    allocation = rules.allocation([r.requested for r in got], [r.reserved for r in got])
-    await con.execute(
-        _INSERT_LINES_AND_EVENT,
-        order_id,
-        list(range(1, len(lines) + 1)),
-        [line.sku_id for line in lines],
-        [line.quantity for line in lines],
-        [i.unit_price for i in data.items],
-        line_totals,
-        [r.reserved for r in got],
-        data.store_id,
-        orjson.dumps(
-            {
-                "order_id": str(order_id),
-                "external_id": data.external_id,
-                "status": status.value,
-                "allocation": allocation.value,
-                "total": str(sums.total),
-            }
-        ).decode(),
-    )
-    if allocation != Allocation.FULL:
-        await con.execute(
-            "UPDATE orders SET allocation = $2 WHERE id = $1", order_id, allocation.value
+    sku_ids = [sku_id for sku_id, _ in skus]
+    taken = None if exact else await _take_at_commit(session, con, data, order_row, sku_ids)
+    if isinstance(taken, Intake):
+        return taken
+    if taken is not None:
+        order_id = taken
+        reserved = [i.quantity for i in data.items]
+        allocation = Allocation.FULL
+    else:
+        con = await driver(session)
+        order_id = await con.fetchval(_INSERT_ORDER, *order_row)
+        if order_id is None:
+            return await _existing(session, data, digest)
+        reserved, allocation = await _reserve_and_write_lines(
+            session, con, data, order_id, sku_ids, line_totals, status, sums.total, clock, exact
         )
-        for r in got:
-            if r.reserved < r.requested:
-                await events.append(
-                    session,
-                    "stock.out",
-                    data.store_id,
-                    {
-                        "sku_id": str(r.sku_id),
-                        "order_id": str(order_id),
-                        "requested": r.requested,
-                        "reserved": r.reserved,
-                        "reason": "backorder",
-                    },
-                )
     # A plain namespace, not a table object: building the SQLModel instance cost more than
     # the rest of the read model.
     order = SimpleNamespace(
@@ -351,19 +363,136 @@ async def take(
     public_lines = [
         LineOut(
             line_no=n + 1,
-            sku_id=line.sku_id,
+            sku_id=sku_id,
             sku_code=code,
-            quantity=line.quantity,
+            quantity=item.quantity,
             unit_price=item.unit_price,
             line_total=total,
-            reserved=r.reserved,
+            reserved=got,
         )
-        for n, (line, (_, code), item, total, r) in enumerate(
-            zip(lines, skus, data.items, line_totals, got, strict=True)
+        for n, ((sku_id, code), item, total, got) in enumerate(
+            zip(skus, data.items, line_totals, reserved, strict=True)
         )
     ]
     tz = zones.zone(store["timezone"])
     return Intake(order_id, True, read.to_public(order, public_lines, [], policy, now, tz))
+
+
+async def _take_at_commit(
+    session: AsyncSession,
+    con: Any,
+    data: OrderCreate,
+    order_row: tuple[Any, ...],
+    sku_ids: list[int],
+) -> int | Intake | None:
+    """The order written whole in one statement, its stock taken at commit: its id; an
+    order already taken under the external id: :func:`_existing`'s answer; None (nothing
+    written) unless every SKU has plenty left.
+
+    Outside a transaction (no Idempotency-Key) the statement is one by itself: the order is
+    committed when it returns, and stock gone at commit fails the statement (SO001, the
+    request retried on the exact path) exactly as it would fail a COMMIT.
+    """
+    need: dict[int, int] = {}
+    for sku_id, item in zip(sku_ids, data.items, strict=True):
+        need[sku_id] = need.get(sku_id, 0) + item.quantity
+    row = await con.fetchrow(
+        _INTAKE_AT_COMMIT,
+        *order_row,
+        list(need),
+        list(need.values()),
+        sku_ids,
+        [i.quantity for i in data.items],
+        [i.unit_price for i in data.items],
+        [(i.unit_price * i.quantity).quantize(rules.CENT) for i in data.items],
+        orjson.dumps(
+            {
+                "external_id": data.external_id,
+                "status": order_row[2],
+                "allocation": Allocation.FULL.value,
+                "total": str(order_row[18]),
+            }
+        ).decode(),
+    )
+    if not row["go"]:
+        return None
+    if row["order_id"] is None:
+        return await _existing(session, data, order_row[22])
+    if con.is_in_transaction():
+        # Else the statement was its own transaction: its stock is taken already.
+        reservations.defer_takes(session, need)
+    order_id: int = row["order_id"]
+    return order_id
+
+
+async def _reserve_and_write_lines(
+    session: AsyncSession,
+    con: Any,
+    data: OrderCreate,
+    order_id: int,
+    sku_ids: list[int],
+    line_totals: list[Decimal],
+    status: Status,
+    total: Decimal,
+    clock: Clock,
+    exact: bool,
+) -> tuple[list[int], Allocation]:
+    """Reserve the lines of a just-inserted order (locking path when stock runs low), write
+    the lines and the order.created event; units reserved per line and the allocation."""
+    lines = [
+        Line(
+            sku_id=sku_id,
+            quantity=item.quantity,
+            line_ref=line_ref(order_id, n + 1),
+            placed_at=data.placed_at,
+            deadline=clock.deadline,
+            order_id=order_id,
+        )
+        for n, (item, sku_id) in enumerate(zip(data.items, sku_ids, strict=True))
+    ]
+    got = await reservations.reserve_lines(
+        session, lines, allow_partial=data.allow_backorder, exact=exact
+    )
+    allocation = rules.allocation([r.requested for r in got], [r.reserved for r in got])
+    await con.execute(
+        _INSERT_LINES_AND_EVENT,
+        order_id,
+        list(range(1, len(lines) + 1)),
+        [line.sku_id for line in lines],
+        [line.quantity for line in lines],
+        [i.unit_price for i in data.items],
+        line_totals,
+        [r.reserved for r in got],
+        data.store_id,
+        orjson.dumps(
+            {
+                "order_id": str(order_id),
+                "external_id": data.external_id,
+                "status": status.value,
+                "allocation": allocation.value,
+                "total": str(total),
+            }
+        ).decode(),
+    )
+    if allocation != Allocation.FULL:
+        await con.execute(
+            "UPDATE orders SET allocation = $2 WHERE id = $1", order_id, allocation.value
+        )
+        for r in got:
+            if r.reserved < r.requested:
+                await events.append(
+                    session,
+                    "stock.out",
+                    data.store_id,
+                    {
+                        "sku_id": str(r.sku_id),
+                        "order_id": str(order_id),
+                        "requested": r.requested,
+                        "reserved": r.reserved,
+                        "reason": "backorder",
+                    },
+                )
+    return [r.reserved for r in got], allocation
 
 
 async def _existing(session: AsyncSession, data: OrderCreate, digest: str) -> Intake:
