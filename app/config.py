@@ -35,8 +35,12 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     idempotency_ttl_hours: int = Field(default=24, ge=24)
     auth_cache_seconds: float = Field(default=2.0, ge=0, le=60)
-    db_pool_size: int = Field(default=20, ge=1)
-    db_max_overflow: int = Field(default=20, ge=0)
+    # 40 kept connections and no overflow: an overflow connection is closed as soon as it is
+    # returned, so under steady load above the pool size every request paid for a new
+    # PostgreSQL backend (bench intake-single: postgres CPU per order went from unmeasurable
+    # churn to 0.83x the raw transaction's). Same ceiling of 40 per process as 20 + 20 before.
+    db_pool_size: int = Field(default=40, ge=1)
+    db_max_overflow: int = Field(default=0, ge=0)
     db_connect_timeout_seconds: float = Field(default=1.5, gt=0, le=60)
     db_pool_timeout_seconds: float = Field(default=2.0, gt=0, le=60)
     db_statement_timeout_seconds: float = Field(default=30.0, ge=0)
