@@ -3,28 +3,20 @@ a fresh database per run built by ``alembic upgrade head``, and an app on that d
 
 from __future__ import annotations
 
-import asyncio
 import os
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-import asyncpg
 import httpx
 import pytest
-from sqlalchemy.engine import make_url
 
-from app import bootstrap
-from app.config import Settings, to_async_url
+from app.config import Settings
 from app.embedded_pg import start as start_embedded
 from app.main import create_app
+from tests.databases import migrated_database
 from tests.helpers import ADMIN_SECRET, Api, SettableClock
 
 EMBEDDED_DIR = Path(os.environ.get("STOREOPS_TEST_PGDIR", "/tmp/storeops-test-pg"))
-
-
-def _asyncpg_dsn(url: str) -> str:
-    return to_async_url(url).replace("postgresql+asyncpg://", "postgresql://", 1)
 
 
 @pytest.fixture(scope="session")
@@ -44,24 +36,8 @@ def server_url() -> Iterator[str]:
 @pytest.fixture(scope="session")
 def database_url(server_url: str) -> Iterator[str]:
     """A fresh database for this run, migrated to head; dropped afterwards."""
-    name = f"storeops_test_{uuid.uuid4().hex[:10]}"
-
-    async def admin(sql: str) -> None:
-        conn = await asyncpg.connect(_asyncpg_dsn(server_url))
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-    url = (
-        make_url(to_async_url(server_url)).set(database=name).render_as_string(hide_password=False)
-    )
-    try:
-        bootstrap.migrate(url)
+    with migrated_database(server_url, "storeops_test") as url:
         yield url
-    finally:
-        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture(scope="session")

@@ -25,7 +25,6 @@ import json
 import os
 import random
 import signal
-import socket
 import sys
 import uuid
 from collections import Counter, defaultdict
@@ -38,10 +37,8 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-from sqlalchemy.engine import make_url
 
-from app import bootstrap
-from app.config import to_async_url
+from tests.databases import asyncpg_dsn, free_port, migrated_database
 from tests.helpers import ADMIN, ADMIN_SECRET
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(90)]
@@ -55,38 +52,11 @@ KILL_AFTER = 150
 BULK = 20
 
 
-def _dsn(url: str) -> str:
-    return to_async_url(url).replace("postgresql+asyncpg://", "postgresql://", 1)
-
-
 @pytest.fixture
 def crash_database(server_url: str) -> Iterator[str]:
     """A fresh database of its own, migrated to head (the server process is killed on it)."""
-    name = f"storeops_crash_{uuid.uuid4().hex[:10]}"
-
-    async def admin(sql: str) -> None:
-        conn = await asyncpg.connect(_dsn(server_url))
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-    url = (
-        make_url(to_async_url(server_url)).set(database=name).render_as_string(hide_password=False)
-    )
-    try:
-        bootstrap.migrate(url)
+    with migrated_database(server_url, "storeops_crash") as url:
         yield url
-    finally:
-        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 class Server:
@@ -100,7 +70,7 @@ class Server:
 
     async def start(self) -> None:
         """Start on a free port and wait until ``/readyz`` answers 200."""
-        port = _free_port()
+        port = free_port()
         self.url = f"http://127.0.0.1:{port}"
         env = {
             **os.environ,
@@ -268,7 +238,7 @@ async def _worker(client: httpx.AsyncClient, load: Load, stop: asyncio.Event) ->
 
 @contextlib.asynccontextmanager
 async def _connect(database_url: str) -> AsyncIterator[asyncpg.Connection]:
-    conn = await asyncpg.connect(_dsn(database_url))
+    conn = await asyncpg.connect(asyncpg_dsn(database_url))
     try:
         yield conn
     finally:

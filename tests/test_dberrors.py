@@ -15,6 +15,7 @@ from app.config import to_async_url
 from app.dberrors import Kind
 from app.domain.errors import Conflict, RuleViolation, Unavailable
 from app.domain.inventory import reservations
+from tests.databases import asyncpg_dsn
 
 # Each statement fails in its own way on the migrated schema.
 CASES: list[tuple[str | tuple[str, str], Kind, type[Exception], str]] = [
@@ -60,10 +61,6 @@ CASES: list[tuple[str | tuple[str, str], Kind, type[Exception], str]] = [
 ]
 
 
-def _dsn(url: str) -> str:
-    return to_async_url(url).replace("postgresql+asyncpg://", "postgresql://", 1)
-
-
 @pytest.fixture
 async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
     """A SQLAlchemy engine on the test database."""
@@ -73,7 +70,7 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
 
 
 async def _raw_error(database_url: str, sql: str | tuple[str, str]) -> Exception:
-    con = await asyncpg.connect(_dsn(database_url))
+    con = await asyncpg.connect(asyncpg_dsn(database_url))
     try:
         async with con.transaction():
             for statement in (sql,) if isinstance(sql, str) else sql:

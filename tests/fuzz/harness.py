@@ -7,26 +7,20 @@ Used by ``tests/fuzz/test_fuzz.py`` (a bounded run in ``make test``) and by
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
-from sqlalchemy.engine import make_url
 
-from app import bootstrap
-from app.config import to_async_url
+from tests.databases import free_port, migrated_database
 
 ROOT = Path(__file__).resolve().parents[2]
 ADMIN_SECRET = "sk_fuzz_bootstrap_admin_0123456789"
@@ -49,38 +43,11 @@ class Options:
     extra: list[str] = field(default_factory=list)
 
 
-def _asyncpg_dsn(url: str) -> str:
-    return to_async_url(url).replace("postgresql+asyncpg://", "postgresql://", 1)
-
-
-async def _admin_sql(server_url: str, sql: str) -> None:
-    conn = await asyncpg.connect(_asyncpg_dsn(server_url))
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
 @contextmanager
 def fuzz_database(server_url: str) -> Iterator[str]:
     """A fresh database of its own (the run writes junk), migrated to head; dropped after."""
-    name = f"storeops_fuzz_{uuid.uuid4().hex[:10]}"
-    asyncio.run(_admin_sql(server_url, f'CREATE DATABASE "{name}"'))
-    url = (
-        make_url(to_async_url(server_url)).set(database=name).render_as_string(hide_password=False)
-    )
-    try:
-        bootstrap.migrate(url)
+    with migrated_database(server_url, "storeops_fuzz") as url:
         yield url
-    finally:
-        asyncio.run(_admin_sql(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @dataclass
@@ -95,7 +62,7 @@ class Server:
 @contextmanager
 def serve(database_url: str, workdir: Path) -> Iterator[Server]:
     """Serve the app with uvicorn on a free local port; its JSON log goes to a file."""
-    port = _free_port()
+    port = free_port()
     log_path = workdir / "server.log"
     env = {
         **os.environ,
