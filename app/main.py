@@ -35,6 +35,7 @@ from app.routers import (
     stock_movements,
     stocktakes,
     stores,
+    tickets,
 )
 from app.routers._common import (
     document_common_problems,
@@ -183,6 +184,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         stock_levels,
         low_stock,
         replenishment,
+        tickets,
         events,
         api_keys,
         audit,

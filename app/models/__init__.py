@@ -8,6 +8,7 @@ from app.models.inventory import Reservation, StockMovement, Stocktake, Stocktak
 from app.models.order import DispatchBoardCount, Order, OrderLine, TrackingEvent
 from app.models.sku import Sku, StockLevel
 from app.models.store import Store, StoreTarget, StoreTraffic
+from app.models.ticket import Ticket, TicketMessage
 
 __all__ = [
     "ApiKey",
@@ -26,5 +27,7 @@ __all__ = [
     "Store",
     "StoreTarget",
     "StoreTraffic",
+    "Ticket",
+    "TicketMessage",
     "TrackingEvent",
 ]

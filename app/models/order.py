@@ -42,6 +42,10 @@ class Order(SQLModel, table=True):
         sa.CheckConstraint(
             "allocation IN ('full', 'partial', 'short')", name="ck_orders_allocation"
         ),
+        # DOMAIN.md §4: the sum refunded never exceeds what was paid.
+        sa.CheckConstraint(
+            "refunded_amount >= 0 AND refunded_amount <= total", name="ck_orders_refunded_amount"
+        ),
         # A tracking number belongs to one order per store (fake-shipment guard).
         sa.Index(
             "uq_orders_store_id_tracking_number",
@@ -148,6 +152,11 @@ class Order(SQLModel, table=True):
     cancel_reason: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
     # Recorded once, when the order became overdue (DOMAIN.md §1).
     penalty: Decimal = Field(
+        default=Decimal("0.00"),
+        sa_column=sa.Column(MONEY, nullable=False, server_default="0"),
+    )
+    # Sum of the refunds recorded by after-sales tickets (app/domain/ticket/refunds.py).
+    refunded_amount: Decimal = Field(
         default=Decimal("0.00"),
         sa_column=sa.Column(MONEY, nullable=False, server_default="0"),
     )

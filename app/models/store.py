@@ -24,6 +24,11 @@ class Store(SQLModel, table=True):
             "platform IN ('pdd', 'taobao', 'tmall', 'jd', 'douyin', 'other')",
             name="ck_stores_platform",
         ),
+        sa.CheckConstraint(
+            "service_start_minute >= 0 AND service_start_minute < service_end_minute "
+            "AND service_end_minute <= 1440",
+            name="ck_stores_service_hours",
+        ),
     )
 
     id: int | None = Field(default=None, sa_column=id_column())
@@ -38,6 +43,13 @@ class Store(SQLModel, table=True):
     dispatch_policy: dict[str, Any] = Field(
         default_factory=dict,
         sa_column=sa.Column(pg.JSONB, nullable=False, server_default=sa.text("'{}'::jsonb")),
+    )
+    # Customer-service day for ticket SLAs (DOMAIN.md §4), minutes after midnight store time.
+    service_start_minute: int = Field(
+        default=480, sa_column=sa.Column(sa.Integer, nullable=False, server_default="480")
+    )
+    service_end_minute: int = Field(
+        default=1380, sa_column=sa.Column(sa.Integer, nullable=False, server_default="1380")
     )
     version: int = Field(default=1, sa_column=sa.Column(sa.Integer, nullable=False))
     created_at: datetime | None = Field(default=None, sa_column=created_at_column())

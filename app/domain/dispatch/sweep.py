@@ -73,6 +73,8 @@ _DUE = sa.text(
     "SELECT o.id, o.shipped_at, o.delivered_at FROM orders o "
     "WHERE o.status IN ('shipped', 'delivered') AND o.store_id = ANY(:stores) "
     "AND NOT o.refund_pending AND o.shipped_at <= :bound "
+    # DOMAIN.md §2: not while an after-sales ticket is open (ix_tickets_order_id_open).
+    "AND NOT EXISTS (SELECT 1 FROM tickets t WHERE t.order_id = o.id AND t.status = 'open') "
     "AND (o.shipped_at <= :by_shipment OR o.delivered_at <= :by_delivery) "
     f"AND {_SHIPPED_AFTER} {_SHIPPED_ORDER}"
 )
@@ -279,9 +281,7 @@ async def _auto_complete(
 ) -> int:
     """Complete shipped and delivered orders whose confirm window has passed (DOMAIN.md §2).
 
-    An order with ``refund_pending`` is skipped: that is how an open after-sales ticket shows
-    on the order today. When tickets exist, orders with any open after-sales ticket must be
-    skipped here too (e.g. ``NOT EXISTS`` an open ticket of the order).
+    An order with ``refund_pending`` or with any open after-sales ticket is skipped.
     """
     completed = 0
     for days, store_ids in _stores_by(stores, lambda p: p.auto_complete_days).items():

@@ -27,6 +27,7 @@ EVENT_TYPES = frozenset(
         "order.delivered",
         "order.completed",
         "order.cancelled",
+        "order.refunded",
         "stock.low",
         "stock.out",
         "sku.delisted",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import datetime, tzinfo
+from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
@@ -25,6 +26,7 @@ from app.domain.order.schemas import (
 )
 from app.domain.store import zones
 from app.domain.store.rules import DispatchPolicy, effective_policy
+from app.domain.ticket import repository as tickets
 from app.models import Order
 
 
@@ -133,6 +135,9 @@ async def read_models(
         to_public(o, lines[o.id], scans[o.id], pols[o.store_id], now, tzs[o.store_id])  # type: ignore[index]
         for o in orders
     ]
+    open_tickets = await tickets.open_counts(session, [m.id for m in models])
+    for model in models:
+        model.open_tickets = open_tickets.get(model.id, 0)
     if view is BuyerView.MASKED:
         for model in models:
             model.buyer = privacy.mask_buyer(model.buyer)
@@ -220,6 +225,7 @@ def to_public(
         cancelled_at=o.cancelled_at,
         cancel_reason=o.cancel_reason,
         completed_at=o.completed_at,
+        refunded_amount=getattr(o, "refunded_amount", None) or Decimal("0.00"),
         version=o.version,
         created_at=o.created_at,
         updated_at=o.updated_at,

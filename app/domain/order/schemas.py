@@ -366,6 +366,10 @@ class OrderPublic(BaseModel):
     cancelled_at: datetime | None
     cancel_reason: str | None
     completed_at: datetime | None
+    refunded_amount: NonNegativeMoney = Field(
+        default=Decimal("0.00"), description="Sum refunded by after-sales tickets."
+    )
+    open_tickets: int = Field(default=0, description="After-sales tickets open on the order.")
     version: int
     created_at: datetime
     updated_at: datetime

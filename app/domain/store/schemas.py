@@ -8,9 +8,10 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from app.domain.store.rules import DispatchPolicy, is_valid_timezone
+from app.domain.ticket.rules import parse_hhmm
 from app.domain.types import Id, JsonInt, NonNegativeMoney, Text
 
 CODE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
@@ -126,6 +127,51 @@ def _timezone(value: str) -> str:
     return value
 
 
+HhMm = Annotated[str, Field(pattern=r"^[0-9]{2}:[0-9]{2}$", examples=["08:00"])]
+
+
+class ServiceHoursIn(BaseModel):
+    """The customer-service day in store time (ticket SLAs count first responses only in it)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    start: HhMm = Field(description="Opening, HH:MM store time.")
+    end: HhMm = Field(description="Closing, HH:MM store time (24:00 for midnight), after start.")
+
+    @model_validator(mode="after")
+    def _start_before_end(self) -> ServiceHoursIn:
+        if self.start_minute() >= self.end_minute():
+            raise ValueError("service_hours.start must be before service_hours.end")
+        return self
+
+    def start_minute(self) -> int:
+        """Minutes after midnight."""
+        return parse_hhmm(self.start, allow_24=False)
+
+    def end_minute(self) -> int:
+        """Minutes after midnight (1440 for 24:00)."""
+        return parse_hhmm(self.end, allow_24=True)
+
+    @field_validator("start")
+    @classmethod
+    def _check_start(cls, value: str) -> str:
+        parse_hhmm(value, allow_24=False)
+        return value
+
+    @field_validator("end")
+    @classmethod
+    def _check_end(cls, value: str) -> str:
+        parse_hhmm(value, allow_24=True)
+        return value
+
+
+class ServiceHoursOut(BaseModel):
+    """The store's customer-service day (default 08:00–23:00)."""
+
+    start: str = Field(examples=["08:00"])
+    end: str = Field(examples=["23:00"])
+
+
 class StoreCreate(BaseModel):
     """A new store."""
 
@@ -139,6 +185,7 @@ class StoreCreate(BaseModel):
                     "platform": "pdd",
                     "timezone": "Asia/Shanghai",
                     "dispatch_policy": {"internal_target_hours": 20},
+                    "service_hours": {"start": "08:00", "end": "23:00"},
                 }
             ]
         },
@@ -149,6 +196,7 @@ class StoreCreate(BaseModel):
     platform: Platform
     timezone: str = "Asia/Shanghai"
     dispatch_policy: DispatchPolicyIn | None = None
+    service_hours: ServiceHoursIn | None = None
 
     _check_tz = field_validator("timezone")(_timezone)
 
@@ -167,6 +215,7 @@ class StoreUpdate(BaseModel):
     platform: Platform | None = None
     timezone: str | None = None
     dispatch_policy: DispatchPolicyIn | None = None
+    service_hours: ServiceHoursIn | None = None
     reset_dispatch_policy: bool = Field(
         default=False,
         strict=True,
@@ -188,6 +237,7 @@ class StorePublic(BaseModel):
     platform: Platform
     timezone: str
     dispatch_policy: DispatchPolicyOut
+    service_hours: ServiceHoursOut
     version: int
     created_at: datetime
     updated_at: datetime

@@ -17,12 +17,15 @@ from app.domain.store import zones
 from app.domain.store.rules import effective_policy, policy_problems
 from app.domain.store.schemas import (
     DispatchPolicyOut,
+    ServiceHoursIn,
+    ServiceHoursOut,
     StoreCreate,
     StorePublic,
     StoreUpdate,
     TargetPublic,
     TrafficPublic,
 )
+from app.domain.ticket.rules import format_hhmm
 from app.models import Store, StoreTarget, StoreTraffic
 
 _stores = Store.__table__  # type: ignore[attr-defined]
@@ -39,11 +42,25 @@ def to_public(store: Store) -> StorePublic:
         dispatch_policy=DispatchPolicyOut.of(
             effective_policy(store.platform, store.dispatch_policy)
         ),
+        service_hours=ServiceHoursOut(
+            start=format_hhmm(store.service_start_minute),
+            end=format_hhmm(store.service_end_minute),
+        ),
         version=store.version,
         created_at=store.created_at,
         updated_at=store.updated_at,
     )
     return zones.localize(public, zones.zone(store.timezone))
+
+
+def _service_hours(hours: ServiceHoursIn | None) -> dict[str, int]:
+    """The columns of the given service hours (none when not given)."""
+    if hours is None:
+        return {}
+    return {
+        "service_start_minute": hours.start_minute(),
+        "service_end_minute": hours.end_minute(),
+    }
 
 
 def _check_policy(platform: str, overrides: dict[str, Any]) -> None:
@@ -92,6 +109,7 @@ async def create(session: AsyncSession, principal: Principal, data: StoreCreate)
                 timezone=data.timezone,
                 dispatch_policy=overrides,
                 version=1,
+                **_service_hours(data.service_hours),
             )
             .on_conflict_do_nothing(index_elements=["code"])
             .returning(_stores.c.id)
@@ -146,6 +164,7 @@ async def update(
         values["name"] = data.name
     if data.timezone is not None:
         values["timezone"] = data.timezone
+    values.update(_service_hours(data.service_hours))
     await session.execute(sa.update(_stores).where(_stores.c.id == store_id).values(**values))
     await audit.record(
         session,
