@@ -208,5 +208,5 @@ def test_parse_hhmm(text: str, allow_24: bool, minutes: int) -> None:
 
 @pytest.mark.parametrize("text", ["24:00", "25:00", "08:60", "8:00", "ab:cd", "08-00"])
 def test_parse_hhmm_refuses(text: str) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="time must"):
         rules.parse_hhmm(text, allow_24=False)
