@@ -15,8 +15,8 @@ from tests.helpers import ADMIN, Api, SettableClock
 from tests.routers.test_orders import order_body, stocked_sku
 
 T0 = datetime(2026, 11, 11, 2, 30, tzinfo=UTC)
-# Types of features this version does not have (tickets, promotions): never emitted.
-NOT_EMITTED = {t for t in EVENT_TYPES if t.startswith(("ticket.", "promotion."))}
+# Types of features this version does not have (promotions): never emitted.
+NOT_EMITTED = {t for t in EVENT_TYPES if t.startswith("promotion.")}
 
 
 async def _post(api: Api, url: str, body: Any = None, status: int = 200) -> Any:
@@ -60,14 +60,21 @@ async def _day_of_events(api: Api, clock: SettableClock) -> list[dict[str, Any]]
     scan = {"event": "delivered", "at": "2026-11-11T10:29:00+08:00"}
     await _post(api, f"/v1/orders/{shipped['id']}/tracking-events", scan)
     await _post(api, f"/v1/orders/{shipped['id']}/complete")
+    refund = {"store_id": sid, "order_id": shipped["id"], "type": "refund"}
+    refund |= {"subject": "退款", "body": "茶叶受潮", "external_id": "AS-DOCS-1"}
+    ticket = await _post(api, "/v1/tickets", refund, 201)  # ticket.created
+    resolve = {"outcome": "refunded", "refund_amount": "5.00"}
+    await _post(api, f"/v1/tickets/{ticket['id']}/resolve", resolve)  # order.refunded, resolved
     r = await api.client.patch(f"/v1/skus/{b['id']}", json={"status": "delisted"}, headers=ADMIN)
     assert r.status_code == 200, r.text  # sku.delisted by hand
     clock.set(T0 + timedelta(hours=25))
-    await _post(api, "/v1/admin/sweep")  # order.at_risk
+    inquiry = {"store_id": sid, "type": "inquiry", "subject": "发票", "body": "开票"}
+    await _post(api, "/v1/tickets", inquiry, 201)
+    await _post(api, "/v1/admin/sweep")  # order.at_risk, ticket.sla_due_soon
     ship = {"carrier": "ZTO", "tracking_number": "73100000007002"}
     await _post(api, f"/v1/orders/{short['id']}/ship", ship)
     clock.set(T0 + timedelta(hours=50))
-    await _post(api, "/v1/admin/sweep")  # order.overdue, order.fake_shipment_risk
+    await _post(api, "/v1/admin/sweep")  # order.overdue, order.fake_shipment_risk, sla_breached
     r = await api.client.get("/v1/events", params={"store_id": sid, "limit": 500}, headers=ADMIN)
     assert r.status_code == 200, r.text
     return r.json()["items"]  # type: ignore[no-any-return]
