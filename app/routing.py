@@ -27,6 +27,7 @@ from app.auth import authenticate
 from app.domain import audit
 from app.domain.errors import DomainError, RuleViolation
 from app.errors import PROBLEM_MEDIA_TYPE, problem_body, render_domain_error
+from app.routers._common import _if_match as check_if_match
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 RETRIES = 3
@@ -260,6 +261,11 @@ def _write_handler(handler: Handler) -> Handler:
                 response = await handler(request)
                 await session.commit()
                 return response
+            # A replay answers before the route's dependencies run: a malformed If-Match must
+            # be refused first (422 invalid_if_match), not answered with the stored response.
+            if_match = request.headers.get("if-match")
+            if if_match is not None:
+                await check_if_match(if_match)
             return await _run_idempotent(request, session, handler, idempotency.validate_key(key))
 
     async def run(request: Request) -> Response:

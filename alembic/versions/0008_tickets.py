@@ -74,8 +74,6 @@ def upgrade() -> None:
         sa.Column("resolved_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("reopen_count", sa.Integer(), server_default="0", nullable=False),
         sa.Column("escalated_at", sa.DateTime(timezone=True), nullable=True),
-        sa.Column("first_response_notice", sa.SmallInteger(), server_default="0", nullable=False),
-        sa.Column("resolution_notice", sa.SmallInteger(), server_default="0", nullable=False),
         sa.Column("outcome", sa.Text(), nullable=True),
         sa.Column("refund_amount", sa.Numeric(precision=14, scale=2), nullable=True),
         sa.Column("compensation_amount", sa.Numeric(precision=14, scale=2), nullable=True),
@@ -98,10 +96,6 @@ def upgrade() -> None:
             "priority IN ('low', 'normal', 'high', 'urgent')", name="ck_tickets_priority"
         ),
         sa.CheckConstraint("status IN ('open', 'resolved')", name="ck_tickets_status"),
-        sa.CheckConstraint(
-            "first_response_notice BETWEEN 0 AND 2 AND resolution_notice BETWEEN 0 AND 2",
-            name="ck_tickets_notices",
-        ),
         sa.ForeignKeyConstraint(["order_id"], ["orders.id"]),
         sa.ForeignKeyConstraint(["store_id"], ["stores.id"]),
         sa.PrimaryKeyConstraint("id"),
@@ -128,36 +122,19 @@ def upgrade() -> None:
         postgresql_where=_OPEN,
     )
     op.create_index(
-        "ix_tickets_open_first_response_due",
-        "tickets",
-        ["store_id", "first_response_due"],
-        postgresql_where=sa.text("status = 'open' AND first_response_at IS NULL"),
-    )
-    op.create_index(
-        "ix_tickets_open_resolution_due",
-        "tickets",
-        ["store_id", "resolution_due"],
-        postgresql_where=_OPEN,
-    )
-    op.create_index(
         "ix_tickets_order_id_open",
         "tickets",
         ["order_id"],
         postgresql_where=sa.text("status = 'open' AND order_id IS NOT NULL"),
     )
     op.create_index(
-        "ix_tickets_first_response_notice",
+        "ix_tickets_first_response_pending",
         "tickets",
         ["first_response_due"],
-        postgresql_where=sa.text(
-            "status = 'open' AND first_response_at IS NULL AND first_response_notice < 2"
-        ),
+        postgresql_where=sa.text("status = 'open' AND first_response_at IS NULL"),
     )
     op.create_index(
-        "ix_tickets_resolution_notice",
-        "tickets",
-        ["resolution_due"],
-        postgresql_where=sa.text("status = 'open' AND resolution_notice < 2"),
+        "ix_tickets_resolution_pending", "tickets", ["resolution_due"], postgresql_where=_OPEN
     )
     op.create_index(
         "ix_tickets_escalation",

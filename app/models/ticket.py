@@ -43,10 +43,6 @@ class Ticket(SQLModel, table=True):
             "priority IN ('low', 'normal', 'high', 'urgent')", name="ck_tickets_priority"
         ),
         sa.CheckConstraint("status IN ('open', 'resolved')", name="ck_tickets_status"),
-        sa.CheckConstraint(
-            "first_response_notice BETWEEN 0 AND 2 AND resolution_notice BETWEEN 0 AND 2",
-            name="ck_tickets_notices",
-        ),
         # Intake retries: one ticket per platform after-sales number and store.
         sa.Index(
             "uq_tickets_store_id_external_id",
@@ -72,38 +68,19 @@ class Ticket(SQLModel, table=True):
             "id",
             postgresql_where=OPEN,
         ),
-        # sla=breached|due_soon when few open tickets are late: by due instant.
-        sa.Index(
-            "ix_tickets_open_first_response_due",
-            "store_id",
-            "first_response_due",
-            postgresql_where=sa.text("status = 'open' AND first_response_at IS NULL"),
-        ),
-        sa.Index(
-            "ix_tickets_open_resolution_due",
-            "store_id",
-            "resolution_due",
-            postgresql_where=OPEN,
-        ),
         # Order links: open tickets of an order (holds, auto-complete, read model counts).
         sa.Index(
             "ix_tickets_order_id_open",
             "order_id",
             postgresql_where=sa.text("status = 'open' AND order_id IS NOT NULL"),
         ),
-        # Sweep: SLA notices still to send, by due instant.
+        # Sweep: open tickets by due instant (first responses still pending; resolutions).
         sa.Index(
-            "ix_tickets_first_response_notice",
+            "ix_tickets_first_response_pending",
             "first_response_due",
-            postgresql_where=sa.text(
-                "status = 'open' AND first_response_at IS NULL AND first_response_notice < 2"
-            ),
+            postgresql_where=sa.text("status = 'open' AND first_response_at IS NULL"),
         ),
-        sa.Index(
-            "ix_tickets_resolution_notice",
-            "resolution_due",
-            postgresql_where=sa.text("status = 'open' AND resolution_notice < 2"),
-        ),
+        sa.Index("ix_tickets_resolution_pending", "resolution_due", postgresql_where=OPEN),
         # Sweep: escalation candidates (DOMAIN.md §4), by when their clock started.
         sa.Index(
             "ix_tickets_escalation",
@@ -140,13 +117,6 @@ class Ticket(SQLModel, table=True):
         default=0, sa_column=sa.Column(sa.Integer, nullable=False, server_default="0")
     )
     escalated_at: datetime | None = Field(default=None, sa_column=_ts())
-    # SLA notices sent for the current clock: 0 none, 1 due soon, 2 breached.
-    first_response_notice: int = Field(
-        default=0, sa_column=sa.Column(sa.SmallInteger, nullable=False, server_default="0")
-    )
-    resolution_notice: int = Field(
-        default=0, sa_column=sa.Column(sa.SmallInteger, nullable=False, server_default="0")
-    )
     outcome: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
     refund_amount: Decimal | None = Field(default=None, sa_column=sa.Column(MONEY))
     compensation_amount: Decimal | None = Field(default=None, sa_column=sa.Column(MONEY))

@@ -147,7 +147,8 @@ def _order(store_id: str, external_id: str, sku_code: str, **extra: Any) -> dict
 
 
 def seed(base_url: str) -> Seed:
-    """Stores, SKUs with stock, orders in several states, a stocktake, and a key per role."""
+    """Stores, SKUs with stock, orders in several states, a stocktake, tickets (open and
+    resolved), and a key per role."""
     headers = {"Authorization": f"Bearer {ADMIN_SECRET}"}
     with httpx.Client(base_url=base_url, headers=headers, timeout=30) as c:
         # The schema's examples name store "1" and SKU code TEA-500G: make them real.
@@ -203,6 +204,23 @@ def seed(base_url: str) -> Seed:
                 json={"store_id": home["id"], "lines": [{"sku_id": skus[2]["id"], "counted": 490}]},
             )
         )
+        tickets = [
+            _ok(
+                c.post(
+                    "/v1/tickets",
+                    json={
+                        "store_id": home["id"],
+                        "order_id": orders[n]["id"],
+                        "type": kind,
+                        "subject": "售后",
+                        "body": "fuzz",
+                        "external_id": f"AS-FZ-{n}",
+                    },
+                )
+            )
+            for n, kind in ((0, "return_refund"), (3, "refund"), (4, "shipping_chase"))
+        ]
+        _ok(c.post(f"/v1/tickets/{tickets[2]['id']}/resolve", json={"outcome": "answered"}), 200)
         keys: dict[str, str] = {"admin": ADMIN_SECRET}
         key_ids: list[str] = []
         for role in ROLES[1:]:
@@ -225,6 +243,7 @@ def seed(base_url: str) -> Seed:
             "sku_id": [s["id"] for s in skus] + [other_sku["id"]],
             "order_id": [o["id"] for o in orders],
             "stocktake_id": [stocktake["id"]],
+            "ticket_id": [t["id"] for t in tickets],
             "key_id": sacrificial,
             "month": ["2026-11"],
             "sku_code": ["TEA-500G", "TEA-250G", "CUP-01"],

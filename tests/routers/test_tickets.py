@@ -384,3 +384,16 @@ async def test_list_filters_and_pages(api: Api, clock: SettableClock) -> None:
     assert_problem(
         await api.client.get("/v1/tickets", params={"cursor": "nope"}, headers=ADMIN), 422
     )
+
+
+async def test_replay_with_malformed_if_match_is_refused(api: Api) -> None:
+    store = await api.store()
+    t = await create(api, ticket_body(store["id"]))
+    url = f"/v1/tickets/{t['id']}/assign"
+    headers = {**ADMIN, "Idempotency-Key": unique("k")}
+    first = await api.client.post(url, json={"agent": "小李"}, headers=headers)
+    assert first.status_code == 200
+    again = await api.client.post(url, json={"agent": "小李"}, headers=headers)
+    assert again.headers.get("idempotent-replayed") == "true"
+    bad = await api.client.post(url, json={"agent": "小李"}, headers={**headers, "If-Match": "{}"})
+    assert_problem(bad, 422, "invalid_if_match")

@@ -354,7 +354,6 @@ async def reopen(
         restock=None,
         resolution_started_at=now,
         resolution_due=rules.resolution_due(now, ticket_type, Priority(row.priority)),
-        resolution_notice=0,
         reopen_count=row.reopen_count + 1,
     )
     if row.order_id is not None and ticket_type in rules.HOLDING_TYPES:

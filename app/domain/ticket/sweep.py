@@ -1,10 +1,11 @@
 """The ticket sweep (DOMAIN.md §4, §7): escalation to urgent and SLA notices, exactly once.
 
-Each pass walks a partial index of open tickets with a keyset cursor and claims up to
-:data:`BATCH` tickets per transaction with ``FOR NO KEY UPDATE SKIP LOCKED``. A notice moves
-the ticket's notice level up with a conditional update and its event carries a dedupe key
-(``events.dedupe_key`` is UNIQUE), so repeated or parallel sweeps never emit twice. Events
-and updates are written set-based: one statement per batch, not one per ticket.
+Each pass walks a partial index of open tickets by due instant with a keyset cursor, up to
+:data:`BATCH` tickets per transaction. Escalation claims its tickets with ``FOR NO KEY
+UPDATE SKIP LOCKED`` and changes them with a conditional update; SLA notices write no ticket
+at all: each event carries a dedupe key (``events.dedupe_key`` is UNIQUE, ``ON CONFLICT DO
+NOTHING``) and tickets whose notice exists drop out of the scan, so repeated or parallel
+sweeps never emit twice. Events and updates are written set-based: one statement per batch.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ Row = sa.Row[Any]
 _CLAIM = "LIMIT :batch FOR NO KEY UPDATE SKIP LOCKED"
 _COLUMNS = (
     "id, store_id, order_id, external_id, type, priority, opened_at, resolution_started_at, "
-    "first_response_due, resolution_due, first_response_notice, resolution_notice, reopen_count"
+    "first_response_due, resolution_due, reopen_count"
 )
 _ESCALATE = sa.text(
     f"SELECT {_COLUMNS} FROM tickets WHERE status = 'open' AND priority <> 'urgent' "
@@ -51,36 +52,37 @@ _AUDIT = sa.text(
     "FROM unnest(CAST(:ids AS bigint[]), CAST(:stores AS bigint[]), CAST(:previous AS text[])) "
     "AS v(id, store_id, previous)"
 )
+# Pending due instants before :soon, in index order, leaving out those whose notice for the
+# current level (breached once due, else due soon) exists: an index probe on the event's
+# dedupe key, so tickets already notified cost no write, only that probe.
+_NOT_NOTIFIED = (
+    "NOT EXISTS (SELECT 1 FROM events e WHERE e.dedupe_key = {key} || "
+    "CASE WHEN {due} < :now THEN 'sla_breached' ELSE 'sla_due_soon' END)"
+)
 _FIRST_RESPONSE = sa.text(
-    f"SELECT {_COLUMNS}, first_response_due AS due, first_response_notice AS notice "
-    "FROM tickets WHERE status = 'open' AND first_response_at IS NULL "
-    "AND first_response_notice < 2 AND first_response_due < :soon "
-    "AND (first_response_due, id) > (:after_at, :after_id) "
-    f"ORDER BY first_response_due, id {_CLAIM}"
+    f"SELECT {_COLUMNS}, first_response_due AS due FROM tickets t "
+    "WHERE status = 'open' AND first_response_at IS NULL AND first_response_due < :soon "
+    "AND (first_response_due, id) > (:after_at, :after_id) AND "
+    + _NOT_NOTIFIED.format(
+        key="'ticket:' || t.id || ':first_response:'", due="t.first_response_due"
+    )
+    + " ORDER BY first_response_due, id LIMIT :batch"
 )
 _RESOLUTION = sa.text(
-    f"SELECT {_COLUMNS}, resolution_due AS due, resolution_notice AS notice "
-    "FROM tickets WHERE status = 'open' AND resolution_notice < 2 AND resolution_due < :soon "
-    "AND (resolution_due, id) > (:after_at, :after_id) "
-    f"ORDER BY resolution_due, id {_CLAIM}"
+    f"SELECT {_COLUMNS}, resolution_due AS due FROM tickets t "
+    "WHERE status = 'open' AND resolution_due < :soon "
+    "AND (resolution_due, id) > (:after_at, :after_id) AND "
+    + _NOT_NOTIFIED.format(
+        key="'ticket:' || t.id || ':resolution:' || t.reopen_count || ':'",
+        due="t.resolution_due",
+    )
+    + " ORDER BY resolution_due, id LIMIT :batch"
 )
-_SET_NOTICE = {
-    "first_response": sa.text(
-        "UPDATE tickets t SET first_response_notice = v.level "
-        "FROM unnest(CAST(:ids AS bigint[]), CAST(:levels AS smallint[])) AS v(id, level) "
-        "WHERE t.id = v.id AND t.first_response_notice < v.level"
-    ),
-    "resolution": sa.text(
-        "UPDATE tickets t SET resolution_notice = v.level "
-        "FROM unnest(CAST(:ids AS bigint[]), CAST(:levels AS smallint[])) AS v(id, level) "
-        "WHERE t.id = v.id AND t.resolution_notice < v.level"
-    ),
-}
 _EVENTS = sa.text(
     "INSERT INTO events (type, store_id, data, dedupe_key) "
     "SELECT v.type, v.store_id, v.data::jsonb, v.key FROM unnest(CAST(:types AS text[]), "
     "CAST(:stores AS bigint[]), CAST(:datas AS text[]), CAST(:keys AS text[])) "
-    "AS v(type, store_id, data, key) ON CONFLICT (dedupe_key) DO NOTHING"
+    "AS v(type, store_id, data, key) ON CONFLICT (dedupe_key) DO NOTHING RETURNING type"
 )
 
 
@@ -150,31 +152,23 @@ async def _notify(
     """``ticket.sla_due_soon`` / ``ticket.sla_breached`` for one due kind, once each.
 
     A ticket that went from ok to breached between two sweeps gets only ``sla_breached``.
+    Nothing is locked or updated: the events' dedupe keys decide, so of two sweeps at once
+    one inserts each event and the other's insert does nothing (and is not counted).
     """
     soon_sent = breached_sent = 0
     cursor: dict[str, Any] = {"after_at": _BEGINNING, "after_id": 0}
+    params = {"soon": now + rules.DUE_SOON, "now": now, "batch": BATCH}
     while True:
         async with sessionmaker() as session:
-            rows = (
-                await session.execute(
-                    claim, {"soon": now + rules.DUE_SOON, "batch": BATCH, **cursor}
-                )
-            ).all()
+            rows = (await session.execute(claim, {**params, **cursor})).all()
             if not rows:
                 return soon_sent, breached_sent
             tzs = await zones.zones_of(session, {r.store_id for r in rows})
-            raised = [
-                (r, level) for r in rows if (level := rules.notice_level(r.due, now)) > r.notice
-            ]
-            if raised:
-                await _send(session, raised, due_kind, tzs, now)
-                await session.execute(
-                    _SET_NOTICE[due_kind],
-                    {"ids": [r.id for r, _ in raised], "levels": [lv for _, lv in raised]},
-                )
+            raised = [(r, rules.notice_level(r.due, now)) for r in rows]
+            sent = await _send(session, raised, due_kind, tzs, now)
             await session.commit()
-        soon_sent += sum(1 for _, lv in raised if lv == 1)
-        breached_sent += sum(1 for _, lv in raised if lv == 2)
+        soon_sent += sent.count("ticket.sla_due_soon")
+        breached_sent += sent.count("ticket.sla_breached")
         if len(rows) < BATCH:
             return soon_sent, breached_sent
         cursor = {"after_at": rows[-1].due, "after_id": rows[-1].id}
@@ -194,8 +188,9 @@ async def _send(
     due_kind: str,
     tzs: dict[int, Any],
     now: datetime,
-) -> None:
-    """One statement for a batch's events (dedupe keys make a repeat a no-op)."""
+) -> list[str]:
+    """One statement for a batch's events (dedupe keys make a repeat a no-op); the types
+    of the events this call inserted."""
     types, stores, datas, keys = [], [], [], []
     for r, level in raised:
         tz = tzs[r.store_id]
@@ -213,4 +208,5 @@ async def _send(
         stores.append(r.store_id)
         datas.append(orjson.dumps(data).decode())
         keys.append(_cycle_key(r, due_kind, level))
-    await session.execute(_EVENTS, {"types": types, "stores": stores, "datas": datas, "keys": keys})
+    params = {"types": types, "stores": stores, "datas": datas, "keys": keys}
+    return [r.type for r in await session.execute(_EVENTS, params)]
