@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import Principal
 from app.domain.store import service as stores
+from app.domain.store import zones
 from app.domain.ticket.repository import tickets as t
 from app.domain.ticket.rules import DUE_SOON, Priority, SlaState, TicketStatus, TicketType
 
@@ -59,7 +60,12 @@ async def list_page(
 ) -> list[Any]:
     """Tickets newest first, ``limit + 1`` rows with ids below ``before_id``."""
     stmt = sa.select(t).order_by(t.c.id.desc())
-    store_ids = await stores.store_filter(session, principal, filters.store_id)
+    if filters.store_id is not None:
+        store = await stores.get_visible(session, principal, filters.store_id)
+        zones.remember(session, filters.store_id, store.timezone)  # read models need it
+        store_ids: list[int] | None = [filters.store_id]
+    else:
+        store_ids = principal.scoped_store_ids(None)
     if store_ids is not None:
         stmt = stmt.where(t.c.store_id.in_(store_ids))
     if filters.status is not None:

@@ -24,6 +24,10 @@ _GET = sa.text("SELECT * FROM tickets WHERE id = :id")
 _HOURS = sa.text(
     "SELECT id, timezone, service_start_minute, service_end_minute FROM stores WHERE id = ANY(:ids)"
 )
+_THREADS = sa.text(
+    "SELECT id, ticket_id, author, agent, body, created_at FROM ticket_messages "
+    "WHERE ticket_id = ANY(:ids) ORDER BY ticket_id, id"
+)
 _LOCK_ORDER = sa.text("SELECT * FROM orders WHERE id = :id FOR UPDATE")
 _OPEN_HOLDING = sa.text(
     "SELECT count(*) FROM tickets WHERE order_id = :order AND status = 'open' "
@@ -101,12 +105,7 @@ async def threads(session: AsyncSession, ticket_ids: list[int]) -> dict[int, lis
     out: dict[int, list[Any]] = defaultdict(list)
     if not ticket_ids:
         return out
-    rows = await session.execute(
-        sa.select(messages)
-        .where(messages.c.ticket_id.in_(ticket_ids))
-        .order_by(messages.c.ticket_id, messages.c.id)
-    )
-    for r in rows:
+    for r in await session.execute(_THREADS, {"ids": ticket_ids}):
         out[r.ticket_id].append(r)
     return out
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
 import orjson
@@ -191,6 +191,10 @@ def check_version(row: Any, if_match: int | None) -> None:
         )
 
 
+def _local(at: datetime | None, tz: tzinfo) -> datetime | None:
+    return None if at is None else at.astimezone(tz)
+
+
 async def read_models(
     session: AsyncSession, rows: Sequence[Any], now: datetime
 ) -> list[TicketPublic]:
@@ -199,47 +203,54 @@ async def read_models(
     tzs = await zones.zones_of(session, {r.store_id for r in rows})
     out = []
     for r in rows:
-        public = TicketPublic(
-            id=r.id,
-            store_id=r.store_id,
-            order_id=r.order_id,
-            external_id=r.external_id,
-            type=r.type,
-            priority=r.priority,
-            status=r.status,
-            subject=r.subject,
-            assignee=r.assignee,
-            customer=None if r.customer is None else CustomerIn.model_validate(r.customer),
-            opened_at=r.opened_at,
-            first_response_due=r.first_response_due,
-            first_response_at=r.first_response_at,
-            resolution_due=r.resolution_due,
-            resolved_at=r.resolved_at,
-            sla_state=rules.sla_state(
-                status=TicketStatus(r.status),
-                first_response_due=r.first_response_due,
-                first_response_at=r.first_response_at,
-                resolution_due=r.resolution_due,
-                resolved_at=r.resolved_at,
-                now=now,
-            ),
-            outcome=r.outcome,
-            refund_amount=r.refund_amount,
-            compensation_amount=r.compensation_amount,
-            restock=r.restock,
-            reopen_count=r.reopen_count,
-            escalated_at=r.escalated_at,
-            version=r.version,
-            created_at=r.created_at,
-            updated_at=r.updated_at,
-            messages=[
-                MessageOut(
-                    id=m.id, author=m.author, agent=m.agent, body=m.body, created_at=m.created_at
-                )
-                for m in thread[r.id]
-            ],
+        tz = tzs[r.store_id]
+        # Instants in store time as they are built (API.md "Time"), not walked afterwards.
+        out.append(
+            TicketPublic(
+                id=r.id,
+                store_id=r.store_id,
+                order_id=r.order_id,
+                external_id=r.external_id,
+                type=r.type,
+                priority=r.priority,
+                status=r.status,
+                subject=r.subject,
+                assignee=r.assignee,
+                customer=None if r.customer is None else CustomerIn.model_validate(r.customer),
+                opened_at=r.opened_at.astimezone(tz),
+                first_response_due=r.first_response_due.astimezone(tz),
+                first_response_at=_local(r.first_response_at, tz),
+                resolution_due=r.resolution_due.astimezone(tz),
+                resolved_at=_local(r.resolved_at, tz),
+                sla_state=rules.sla_state(
+                    status=TicketStatus(r.status),
+                    first_response_due=r.first_response_due,
+                    first_response_at=r.first_response_at,
+                    resolution_due=r.resolution_due,
+                    resolved_at=r.resolved_at,
+                    now=now,
+                ),
+                outcome=r.outcome,
+                refund_amount=r.refund_amount,
+                compensation_amount=r.compensation_amount,
+                restock=r.restock,
+                reopen_count=r.reopen_count,
+                escalated_at=_local(r.escalated_at, tz),
+                version=r.version,
+                created_at=r.created_at.astimezone(tz),
+                updated_at=r.updated_at.astimezone(tz),
+                messages=[
+                    MessageOut(
+                        id=m.id,
+                        author=m.author,
+                        agent=m.agent,
+                        body=m.body,
+                        created_at=m.created_at.astimezone(tz),
+                    )
+                    for m in thread[r.id]
+                ],
+            )
         )
-        out.append(zones.localize(public, tzs[r.store_id]))
     return out
 
 
