@@ -25,7 +25,7 @@ _HOURS = sa.text(
     "SELECT id, timezone, service_start_minute, service_end_minute FROM stores WHERE id = ANY(:ids)"
 )
 _THREADS = sa.text(
-    "SELECT id, ticket_id, author, agent, body, created_at FROM ticket_messages "
+    "SELECT id, ticket_id, author, agent, body, api_key_id, created_at FROM ticket_messages "
     "WHERE ticket_id = ANY(:ids) ORDER BY ticket_id, id"
 )
 _LOCK_ORDER = sa.text("SELECT * FROM orders WHERE id = :id FOR UPDATE")

@@ -17,7 +17,7 @@ from app.domain.ticket import refunds, rules
 from app.domain.ticket import repository as repo
 from app.domain.ticket.rules import Author, TicketStatus, TicketType
 from app.domain.ticket.schemas import ResolveIn
-from app.domain.ticket.service import _audit, check_version, event_data
+from app.domain.ticket.service import audit_change, check_version, event_data
 
 _LINES = sa.text(
     "SELECT sku_id, sum(quantity) AS quantity FROM order_lines WHERE order_id = :id "
@@ -118,7 +118,7 @@ async def resolve(
         ),
         dedupe_key=rules.dedupe_key(row.id, f"resolved:{row.reopen_count}"),
     )
-    await _audit(session, principal, row, "ticket.resolved", data.model_dump(mode="json"))
+    await audit_change(session, principal, row, "ticket.resolved", data.model_dump(mode="json"))
 
 
 async def _restock(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -151,6 +150,7 @@ class MessageOut(BaseModel):
     author: Author
     agent: str | None
     body: str
+    api_key_id: Id | None = Field(description="The key that wrote it.")
     created_at: datetime
 
 
@@ -183,8 +183,3 @@ class TicketPublic(BaseModel):
     created_at: datetime
     updated_at: datetime
     messages: list[MessageOut]
-
-
-def money_or_none(value: Decimal | None) -> Decimal | None:
-    """A stored amount, or None."""
-    return None if value is None else Decimal(value)

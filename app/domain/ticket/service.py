@@ -161,17 +161,18 @@ async def create(
         ),
         dedupe_key=rules.dedupe_key(ticket_id, "created"),
     )
-    await _audit(session, principal, row, "ticket.created", {"external_id": data.external_id})
+    await audit_change(session, principal, row, "ticket.created", {"external_id": data.external_id})
     return Created(ticket_id, True)
 
 
-async def _audit(
+async def audit_change(
     session: AsyncSession,
     principal: Principal | None,
     row: Any,
     action: str,
     data: dict[str, Any],
 ) -> None:
+    """An audit entry for a change of ticket ``row``, naming the key that made it."""
     await audit.record(
         session,
         api_key_id=None if principal is None else principal.key_id,
@@ -245,6 +246,7 @@ async def read_models(
                         author=m.author,
                         agent=m.agent,
                         body=m.body,
+                        api_key_id=m.api_key_id,
                         created_at=m.created_at.astimezone(tz),
                     )
                     for m in thread[r.id]
@@ -294,7 +296,7 @@ async def assign(
     row = await repo.load(session, principal, ticket_id, lock=True)
     check_version(row, if_match)
     await repo.update(session, row, now, assignee=data.agent)
-    await _audit(
+    await audit_change(
         session, principal, row, "ticket.assigned", {"agent": data.agent, "previous": row.assignee}
     )
 
@@ -317,7 +319,7 @@ async def change(
         values.update(await _dues(session, row, data.priority))
     if values:
         await repo.update(session, row, now, **values)
-        await _audit(
+        await audit_change(
             session,
             principal,
             row,
@@ -348,8 +350,6 @@ async def reopen(
     """Open a resolved ticket again: a new resolution clock starts now (§4)."""
     row = await repo.load(session, principal, ticket_id, lock=True)
     check_version(row, if_match)
-    if row.status != TicketStatus.OPEN.value and row.status != TicketStatus.RESOLVED.value:
-        raise Conflict("invalid_transition", f"Cannot reopen a ticket that is {row.status}.")
     if row.status == TicketStatus.OPEN.value:
         raise Conflict("invalid_transition", "The ticket is open already.")
     ticket_type = TicketType(row.type)
@@ -371,4 +371,6 @@ async def reopen(
         order = await repo.lock_order(session, row.order_id)
         if order is not None:
             await repo.sync_order_flags(session, order, now, holding=True)
-    await _audit(session, principal, row, "ticket.reopened", {"reopen_count": row.reopen_count + 1})
+    await audit_change(
+        session, principal, row, "ticket.reopened", {"reopen_count": row.reopen_count + 1}
+    )
