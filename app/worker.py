@@ -22,6 +22,7 @@ from app import dberrors, idempotency
 from app.domain.clock import Clock
 from app.domain.dispatch.sweep import compact_board, sweep_orders
 from app.domain.inventory.sweep import refresh_all_thresholds
+from app.domain.promotion.calendar import sweep as sweep_promotions
 
 logger = logging.getLogger("storeops.worker")
 
@@ -49,6 +50,7 @@ def sweeps(ttl_hours: int) -> dict[str, Sweep]:
     return {
         "dispatch": sweep_orders,
         "inventory": refresh_all_thresholds,
+        "promotions": sweep_promotions,
         "housekeeping": _housekeeping(ttl_hours),
     }
 
