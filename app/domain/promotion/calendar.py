@@ -107,7 +107,8 @@ async def sweep(maker: async_sessionmaker[AsyncSession], now: datetime) -> dict[
                 following = next_boundary(timing, now)
                 await session.execute(
                     sa.text(
-                        "UPDATE promotions SET calendar_at = :now, next_boundary_at = CAST(:nb AS timestamptz), "
+                        "UPDATE promotions SET calendar_at = :now, "
+                        "next_boundary_at = CAST(:nb AS timestamptz), "
                         "ended_at = CASE WHEN CAST(:nb AS timestamptz) IS NULL AND ends_at <= :now "
                         "AND ended_at IS NULL THEN ends_at ELSE ended_at END WHERE id = :id"
                     ),
