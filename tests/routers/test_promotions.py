@@ -504,3 +504,36 @@ async def test_calendar_events_once_per_weekly_window(
         "2026-11-20T02:00:00+08:00",
     ]
     assert {e["data"]["promotion_id"] for e in started + ended} == {p["id"]}
+
+
+async def test_bulk_intake_redeems_coupons_per_item(api: Api, clock: SettableClock) -> None:
+    clock.set(T0)
+    store, sku, coupon = await _coupon_store(api, usage_limit=2)
+    pct = await create(api, promo_body(store["id"], "percent_off", {"percent": 10}))
+    orders = [_order(store, sku, phone=f"1360013{n:04d}", coupon_code="SAVE10") for n in range(4)]
+    attributed = order_body(
+        store["id"],
+        [{"sku_id": sku["id"], "quantity": 1, "unit_price": "90.00"}],
+        promotion_ids=[pct["id"]],
+    )
+    small = order_body(
+        store["id"],
+        [{"sku_id": sku["id"], "quantity": 1, "unit_price": "10.00"}],
+        coupon_code="SAVE10",
+    )
+    r = await api.client.post(
+        "/v1/orders/bulk", json={"orders": [*orders, attributed, small]}, headers=ADMIN
+    )
+    assert r.status_code == 200, r.text
+    results = r.json()["results"]
+    assert [x["status"] for x in results] == [201, 201, 409, 409, 201, 409]
+    assert results[2]["error"]["code"] == "coupon_unavailable"
+    first = (await api.client.get(f"/v1/orders/{results[0]['id']}", headers=ADMIN)).json()
+    assert (first["discount"], first["total"], first["coupon_code"]) == ("10.00", "90.00", "SAVE10")
+    assert first["discounts"] == [{"promotion_id": coupon["id"], "amount": "10.00"}]
+    attr = (await api.client.get(f"/v1/orders/{results[4]['id']}", headers=ADMIN)).json()
+    assert attr["discounts"] == [{"promotion_id": pct["id"], "amount": "10.00"}]
+    perf = (
+        await api.client.get(f"/v1/promotions/{coupon['id']}/performance", headers=ADMIN)
+    ).json()
+    assert perf["orders"] == 2
