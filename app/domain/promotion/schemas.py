@@ -47,6 +47,26 @@ def _parse_percent(value: Any) -> Decimal:
     return percent
 
 
+def _instant_text(value: Any) -> Any:
+    # pydantic reads a JSON number as a Unix timestamp: not an ISO 8601 instant.
+    if not isinstance(value, str | datetime):
+        raise ValueError("must be an ISO 8601 date-time with an offset")
+    return value
+
+
+At = Annotated[Instant, BeforeValidator(_instant_text)]
+"""An instant in a body: ISO 8601 text with an offset only."""
+
+
+def _date_text(value: Any) -> Any:
+    if not (isinstance(value, str) and re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value)):
+        raise ValueError("must be a date as YYYY-MM-DD")
+    return value
+
+
+Day = Annotated[date, BeforeValidator(_date_text)]
+
+
 Percent = Annotated[
     Decimal,
     BeforeValidator(_parse_percent),
@@ -213,8 +233,8 @@ class _Common(BaseModel):
     store_id: Id
     name: Text
     applies_to: AppliesTo = "all"
-    starts_at: Instant
-    ends_at: Instant
+    starts_at: At
+    ends_at: At
     schedule: ScheduleIn | None = None
     stackable: bool = Field(default=False, strict=True)
     code: Code | None = None
@@ -316,8 +336,8 @@ class PromotionUpdate(BaseModel):
     name: Text | None = None
     rules: dict[str, Any] | None = None
     applies_to: AppliesTo | None = None
-    starts_at: Instant | None = None
-    ends_at: Instant | None = None
+    starts_at: At | None = None
+    ends_at: At | None = None
     schedule: ScheduleIn | None = None
     stackable: bool | None = Field(default=None, strict=True)
     code: Code | None = None
@@ -388,7 +408,7 @@ class QuoteIn(BaseModel):
     items: list[QuoteItem] = Field(min_length=1, max_length=200)
     coupon_code: Annotated[str, Field(min_length=1, max_length=64, pattern=NO_NUL)] | None = None
     buyer_id: Annotated[str, Field(min_length=1, max_length=64, pattern=NO_NUL)] | None = None
-    at: Instant | None = None
+    at: At | None = None
     group_buy: bool = Field(default=False, strict=True)
     shipping_fee: NonNegativeMoney = Field(
         default=Decimal("0.00"), description="Shipping before free-shipping promotions."
@@ -452,7 +472,7 @@ class SpendIn(BaseModel):
         extra="forbid", json_schema_extra={"examples": [{"date": "2026-11-11", "amount": "500.00"}]}
     )
 
-    date: date
+    date: Day
     amount: NonNegativeMoney
 
 
