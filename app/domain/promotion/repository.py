@@ -46,8 +46,26 @@ def timing(row: Any, tz: tzinfo) -> Timing:
     return Timing(row.starts_at, ends, weekly(row.schedule), tz)
 
 
-def to_engine(row: Any, tz: tzinfo) -> Promo:
-    """A stored promotion as the engine sees it."""
+_cache: dict[tuple[int, int, Any, Any], Promo] = {}
+_CACHE_MAX = 10_000
+
+
+def to_engine(row: Any, tz: tzinfo, *, cache: bool = True) -> Promo:
+    """A stored promotion as the engine sees it (cached per id and version: quotes and
+    intake convert the same live promotions over and over; ``cache=False`` for values not
+    stored yet)."""
+    if not cache:
+        return _to_engine(row, tz)
+    key = (row.id, row.version, row.ended_at, tz)
+    promo = _cache.get(key)
+    if promo is None:
+        if len(_cache) >= _CACHE_MAX:
+            _cache.clear()
+        promo = _cache[key] = _to_engine(row, tz)
+    return promo
+
+
+def _to_engine(row: Any, tz: tzinfo) -> Promo:
     kind = Kind(row.kind)
     return Promo(
         id=row.id,

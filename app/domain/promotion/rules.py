@@ -252,15 +252,21 @@ def quote(
     on = sorted((p for p in promos if is_on(p.timing, at)), key=lambda p: p.id)
     ledger = _Ledger()
     lines: list[PricedLine] = []
-    for line in cart:
+    # Which lines each item-level promotion covers, and their units (multi_buy tiers).
+    covered = [
+        (p, {i for i, c in enumerate(cart) if p.covers(c.sku_id)})
+        for p in on
+        if p.kind in ITEM_LEVEL
+    ]
+    units_of = {p.id: sum(cart[i].quantity for i in idx) for p, idx in covered}
+    for n, line in enumerate(cart):
         floor = line.floor if line.floor is not None else 0
         minimum = min(floor, line.unit_price)
         best, winner = line.unit_price, None
-        for promo in on:
-            if promo.kind not in ITEM_LEVEL or not promo.covers(line.sku_id):
+        for promo, idx in covered:
+            if n not in idx:
                 continue
-            units = sum(c.quantity for c in cart if promo.covers(c.sku_id))
-            price = _item_price(promo, line, units, group_buy)
+            price = _item_price(promo, line, units_of[promo.id], group_buy)
             if price is not None and price < best:
                 best, winner = price, promo
         clamped = best < minimum

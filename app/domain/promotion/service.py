@@ -108,7 +108,7 @@ async def _check(
             )
     await repository.lock_floors(session, store_id)
     tz = await zones.zone_of(session, store_id)
-    new = repository.to_engine(_Values(values, exclude), tz)
+    new = repository.to_engine(_Values(values, exclude), tz, cache=False)
     others = [
         repository.to_engine(r, tz)
         for r in await repository.live(session, store_id, now, exclude=exclude)
