@@ -252,12 +252,9 @@ def quote(
     on = sorted((p for p in promos if is_on(p.timing, at)), key=lambda p: p.id)
     ledger = _Ledger()
     lines: list[PricedLine] = []
-    # Which lines each item-level promotion covers, and their units (multi_buy tiers).
-    covered = [
-        (p, {i for i, c in enumerate(cart) if p.covers(c.sku_id)})
-        for p in on
-        if p.kind in ITEM_LEVEL
-    ]
+    # Which lines each promotion covers (once), and the units item-level ones cover.
+    cover = {p.id: [i for i, c in enumerate(cart) if p.covers(c.sku_id)] for p in on}
+    covered = [(p, set(cover[p.id])) for p in on if p.kind in ITEM_LEVEL]
     units_of = {p.id: sum(cart[i].quantity for i in idx) for p, idx in covered}
     for n, line in enumerate(cart):
         floor = line.floor if line.floor is not None else 0
@@ -284,13 +281,15 @@ def quote(
                 clamped,
             )
         )
-    _order_level(lines, on, ledger)
+    _order_level(lines, on, cover, ledger)
     coupon_applied, reason = _coupon(lines, coupon, at, ledger)
     goods = sum(p.total for p in lines)
     gifts: list[Gift] = []
     shipping = shipping_fee
     for promo in on:
-        eligible = sum(p.total for p in lines if promo.covers(p.sku_id))
+        if promo.kind not in (Kind.GIFT, Kind.FREE_SHIPPING):
+            continue
+        eligible = sum(lines[i].total for i in cover[promo.id])
         if promo.kind is Kind.GIFT and eligible >= promo.rules["min_spend"] and eligible > 0:
             gifts.append(Gift(promo.id, int(promo.rules["gift_sku_id"])))
             ledger.add(promo, 0)
@@ -317,12 +316,14 @@ def quote(
     )
 
 
-def _order_level(lines: list[PricedLine], on: Sequence[Promo], ledger: _Ledger) -> None:
+def _order_level(
+    lines: list[PricedLine], on: Sequence[Promo], cover: dict[int, list[int]], ledger: _Ledger
+) -> None:
     offers = []
     for promo in on:
         if promo.kind not in ORDER_LEVEL:
             continue
-        idx = [i for i, p in enumerate(lines) if promo.covers(p.sku_id)]
+        idx = cover[promo.id]
         off = _order_discount(promo, sum(lines[i].total for i in idx))
         if off > 0:
             offers.append((promo, idx, off))
