@@ -23,6 +23,7 @@ from app.domain.clock import Clock
 from app.domain.dispatch.sweep import compact_board, sweep_orders
 from app.domain.inventory.sweep import refresh_all_thresholds
 from app.domain.ticket.sweep import sweep_tickets
+from app.domain.promotion.calendar import sweep as sweep_promotions
 
 logger = logging.getLogger("storeops.worker")
 
@@ -51,6 +52,7 @@ def sweeps(ttl_hours: int) -> dict[str, Sweep]:
         "dispatch": sweep_orders,
         "inventory": refresh_all_thresholds,
         "tickets": sweep_tickets,
+        "promotions": sweep_promotions,
         "housekeeping": _housekeeping(ttl_hours),
     }
 

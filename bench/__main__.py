@@ -11,7 +11,7 @@ import sys
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 
-from bench import dispatch_board, intake, reservations, tickets
+from bench import dispatch_board, intake, promotions, reservations, tickets
 from bench.common import (
     Options,
     Report,
@@ -30,6 +30,7 @@ SCENARIOS: dict[str, Scenario] = {
     intake.BULK: intake.run_bulk,
     intake.HOT: intake.run_hot,
     tickets.NAME: tickets.run,
+    promotions.NAME: promotions.run,
 }
 # Names that stand for several scenarios.
 GROUPS: dict[str, tuple[str, ...]] = {intake.NAME: intake.SCENARIOS}

@@ -34,7 +34,7 @@ async def test_only_the_lock_holder_sweeps(app: Any) -> None:
         state.engine, state.sessionmaker, FixedClock(datetime.now(UTC)), 24, wait=False
     )
     assert report is not None
-    assert set(report) == {"dispatch", "inventory", "tickets", "housekeeping"}
+    assert set(report) == {"dispatch", "inventory", "tickets", "promotions", "housekeeping"}
 
 
 async def _lock_waiters(conn: Any, n: int) -> None:
@@ -83,7 +83,7 @@ async def test_parallel_admin_sweeps_take_turns(api: Api, app: Any, clock: Setta
         assert r.status_code == 200, r.text
         reports.append(r.json())
     for report in reports:
-        assert set(report) == {"dispatch", "inventory", "tickets", "housekeeping"}
+        assert set(report) == {"dispatch", "inventory", "tickets", "promotions", "housekeeping"}
         assert report["inventory"]["skus_checked"] == skus
     # Taking turns, the first sweep notifies all 25 orders and the later two find nothing.
     assert sorted(report["dispatch"]["at_risk"] for report in reports) == [0, 0, 25]

@@ -6,6 +6,13 @@ from app.models.event import Event
 from app.models.idempotency import IdempotencyRecord
 from app.models.inventory import Reservation, StockMovement, Stocktake, StocktakeLine
 from app.models.order import DispatchBoardCount, Order, OrderLine, TrackingEvent
+from app.models.promotion import (
+    OrderPromotion,
+    Promotion,
+    PromotionBuyer,
+    PromotionCounter,
+    PromotionSpend,
+)
 from app.models.sku import Sku, StockLevel
 from app.models.store import Store, StoreTarget, StoreTraffic
 from app.models.ticket import Ticket, TicketMessage
@@ -18,6 +25,11 @@ __all__ = [
     "IdempotencyRecord",
     "Order",
     "OrderLine",
+    "OrderPromotion",
+    "Promotion",
+    "PromotionBuyer",
+    "PromotionCounter",
+    "PromotionSpend",
     "Reservation",
     "Sku",
     "StockLevel",

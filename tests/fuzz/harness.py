@@ -148,7 +148,7 @@ def _order(store_id: str, external_id: str, sku_code: str, **extra: Any) -> dict
 
 def seed(base_url: str) -> Seed:
     """Stores, SKUs with stock, orders in several states, a stocktake, tickets (open and
-    resolved), and a key per role."""
+    resolved), promotions (one a coupon), and a key per role."""
     headers = {"Authorization": f"Bearer {ADMIN_SECRET}"}
     with httpx.Client(base_url=base_url, headers=headers, timeout=30) as c:
         # The schema's examples name store "1" and SKU code TEA-500G: make them real.
@@ -221,6 +221,35 @@ def seed(base_url: str) -> Seed:
             for n, kind in ((0, "return_refund"), (3, "refund"), (4, "shipping_chase"))
         ]
         _ok(c.post(f"/v1/tickets/{tickets[2]['id']}/resolve", json={"outcome": "answered"}), 200)
+        window = {"starts_at": "2026-01-01T00:00:00+08:00", "ends_at": "2030-01-01T00:00:00+08:00"}
+        promotions = [
+            _ok(
+                c.post(
+                    "/v1/promotions",
+                    json={
+                        "store_id": home["id"],
+                        "name": "fuzz 满减",
+                        "kind": "threshold_off",
+                        "rules": {"tiers": [{"min_spend": "200.00", "off": "20.00"}]},
+                        **window,
+                    },
+                )
+            ),
+            _ok(
+                c.post(
+                    "/v1/promotions",
+                    json={
+                        "store_id": home["id"],
+                        "name": "fuzz coupon",
+                        "kind": "coupon",
+                        "code": "SAVE10",
+                        "rules": {"amount": "10.00", "min_spend": "100.00"},
+                        "usage_limit": 1000,
+                        **window,
+                    },
+                )
+            ),
+        ]
         keys: dict[str, str] = {"admin": ADMIN_SECRET}
         key_ids: list[str] = []
         for role in ROLES[1:]:
@@ -244,6 +273,7 @@ def seed(base_url: str) -> Seed:
             "order_id": [o["id"] for o in orders],
             "stocktake_id": [stocktake["id"]],
             "ticket_id": [t["id"] for t in tickets],
+            "promotion_id": [p["id"] for p in promotions],
             "key_id": sacrificial,
             "month": ["2026-11"],
             "sku_code": ["TEA-500G", "TEA-250G", "CUP-01"],

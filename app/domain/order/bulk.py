@@ -29,6 +29,8 @@ from app.domain.order import rules
 from app.domain.order.intake import Clock, content_hash, dispatch_clock, line_ref
 from app.domain.order.rules import Allocation, Status
 from app.domain.order.schemas import OrderCreate
+from app.domain.promotion import limits as promotion_limits
+from app.domain.promotion import pricing as promo_pricing
 from app.domain.store.rules import DispatchPolicy, effective_policy
 
 
@@ -43,6 +45,7 @@ class _Item:
     sums: rules.Totals | None = None
     clock: Clock | None = None
     raw_buyer: Any = None
+    promotions: promo_pricing.OrderPromotions | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,10 +166,12 @@ async def _take(
         )
     # Orders and lines are written before the stock is locked, as if fully allocated, so
     # the locks are held only for the allocation itself; the rare exceptions are fixed below.
+    new = await _plan_promotions(session, new, out)
     ids = await _insert_orders(session, new, found.new_ids, now)
     if len(ids) != len(new):
         raise _Raced
     await _insert_lines(session, new, ids)
+    new = await _redeem(session, new, ids, out)
     sku_ids = {s for i in new for s in i.sku_ids}
     if optimistic:
         states = {sku: found.states[sku] for sku in sku_ids}
@@ -204,6 +209,9 @@ async def _take(
     else:
         after = await _take_stock(session, touched, conditional=False)
         await _copy_reservations(session, accepted, ids)
+        for item in rejected:
+            if item.promotions is not None:
+                await promotion_limits.give_back(session, ids[item.index])
         await _fix_up(session, accepted, rejected, ids)
         await _copy_events(session, accepted, ids)
     await levels.apply_transitions(session, after)
@@ -295,8 +303,6 @@ def _check_store(item: _Item, pols: dict[int, DispatchPolicy]) -> None:
 
 
 def _check_money(item: _Item) -> None:
-    if item.data.coupon_code is not None:
-        raise Conflict("coupon_unavailable", f"Coupon '{item.data.coupon_code}' is not available.")
     sums = rules.totals(
         [(i.quantity, i.unit_price) for i in item.data.items],
         item.data.discount,
@@ -305,6 +311,78 @@ def _check_money(item: _Item) -> None:
     if sums.discount > sums.subtotal:
         raise RuleViolation("invalid_discount", "The discount exceeds the subtotal.")
     item.sums = sums
+
+
+async def _plan_promotions(
+    session: AsyncSession, items: list[_Item], out: dict[int, BulkOutcome]
+) -> list[_Item]:
+    """Price the coupons and attributions of the orders that name them, as single intake
+    does (DOMAIN.md §5); an unusable coupon fails its order alone."""
+    wanted = [i for i in items if i.data.coupon_code is not None or i.data.promotion_ids]
+    if not wanted:
+        return items
+    con = await driver(session)
+    zone_rows = await con.fetch(
+        "SELECT id, timezone FROM stores WHERE id = ANY($1::bigint[])",
+        sorted({i.data.store_id for i in wanted}),
+    )
+    tz = {r["id"]: r["timezone"] for r in zone_rows}
+    kept = []
+    for item in items:
+        d = item.data
+        if item in wanted:
+            pairs = zip(item.sku_ids, d.items, strict=True)
+            lines = [(s, i.quantity, i.unit_price) for s, i in pairs]
+            try:
+                plan = await promo_pricing.plan_order(
+                    con,
+                    d.store_id,
+                    tz[d.store_id],
+                    lines,
+                    d.discount,
+                    d.coupon_code,
+                    d.promotion_ids,
+                    d.placed_at,
+                )
+            except DomainError as exc:
+                out[item.index] = _fail(item.index, exc)
+                continue
+            item.promotions = plan
+            item.sums = rules.totals(
+                [(i.quantity, i.unit_price) for i in d.items],
+                d.discount + plan.coupon_amount,
+                d.shipping_fee,
+            )
+        kept.append(item)
+    return kept
+
+
+async def _redeem(
+    session: AsyncSession, items: list[_Item], ids: dict[int, int], out: dict[int, BulkOutcome]
+) -> list[_Item]:
+    """Claim each order's coupon in input order (each under a savepoint) and write its
+    discount rows; an order whose coupon ran out is removed and fails alone."""
+    if not any(i.promotions is not None for i in items):
+        return items
+    con = await driver(session)
+    kept, gone = [], []
+    for item in items:
+        plan = item.promotions
+        if plan is not None:
+            try:
+                async with session.begin_nested():
+                    await promo_pricing.redeem(
+                        con, ids[item.index], plan, promotion_limits.buyer_key(item.data.buyer)
+                    )
+            except DomainError as exc:
+                out[item.index] = _fail(item.index, exc)
+                gone.append(ids.pop(item.index))
+                continue
+        kept.append(item)
+    if gone:
+        await con.execute("DELETE FROM order_lines WHERE order_id = ANY($1::bigint[])", gone)
+        await con.execute("DELETE FROM orders WHERE id = ANY($1::bigint[])", gone)
+    return kept
 
 
 def _resolve_skus(found: _Found, items: list[_Item], out: dict[int, BulkOutcome]) -> None:
@@ -410,6 +488,7 @@ _ORDER_COLUMNS = (
     "discount",
     "shipping_fee",
     "total",
+    "coupon_code",
     "promotion_ids",
     "allow_backorder",
     "content_hash",
@@ -459,6 +538,7 @@ async def _insert_orders(
                 sums.discount,
                 sums.shipping_fee,
                 sums.total,
+                d.coupon_code,
                 d.promotion_ids,
                 d.allow_backorder,
                 item.digest,

@@ -22,7 +22,9 @@ from app.domain.inventory import reservations
 from app.domain.inventory.reservations import Line
 from app.domain.order import read, rules
 from app.domain.order.rules import Allocation, Status
-from app.domain.order.schemas import LineOut, OrderCreate, OrderPublic
+from app.domain.order.schemas import DiscountOut, LineOut, OrderCreate, OrderPublic
+from app.domain.promotion import limits as promo_limits
+from app.domain.promotion import pricing as promo_pricing
 from app.domain.store import zones
 from app.domain.store.rules import DispatchPolicy, effective_policy
 from app.models import Order
@@ -262,11 +264,27 @@ async def take(
         raise not_found("store", data.store_id)
     policy = effective_policy(store["platform"], store["dispatch_policy"])
     skus = match_skus(data.store_id, data, store["ids"] or [], store["codes"] or [])
-    if data.coupon_code is not None:
-        # No coupon exists until promotions are configured (promotions issue).
-        raise Conflict("coupon_unavailable", f"Coupon '{data.coupon_code}' is not available.")
+    plan = None
+    discount = data.discount
+    if data.coupon_code is not None or data.promotion_ids:
+        # Promotions (DOMAIN.md §5): the coupon's discount joins the order's; orders
+        # without them never come here.
+        plan = await promo_pricing.plan_order(
+            con,
+            data.store_id,
+            store["timezone"],
+            [
+                (sku_id, i.quantity, i.unit_price)
+                for (sku_id, _), i in zip(skus, data.items, strict=True)
+            ],
+            data.discount,
+            data.coupon_code,
+            data.promotion_ids,
+            data.placed_at,
+        )
+        discount += plan.coupon_amount
     sums = rules.totals(
-        [(i.quantity, i.unit_price) for i in data.items], data.discount, data.shipping_fee
+        [(i.quantity, i.unit_price) for i in data.items], discount, data.shipping_fee
     )
     if sums.discount > sums.subtotal:
         raise RuleViolation(
@@ -313,6 +331,9 @@ async def take(
     )
     line_totals = [(i.unit_price * i.quantity).quantize(rules.CENT) for i in data.items]
     sku_ids = [sku_id for sku_id, _ in skus]
+    if plan is not None:
+        # The coupon is claimed in the same transaction as the order.
+        con = await driver(session)
     taken = None if exact else await _take_at_commit(session, con, data, order_row, sku_ids)
     if isinstance(taken, Intake):
         return taken
@@ -328,6 +349,10 @@ async def take(
         reserved, allocation = await _reserve_and_write_lines(
             session, con, data, order_id, sku_ids, line_totals, status, sums.total, clock, exact
         )
+    discounts: list[DiscountOut] = []
+    if plan is not None:
+        await promo_pricing.redeem(con, order_id, plan, promo_limits.buyer_key(data.buyer))
+        discounts = [DiscountOut(promotion_id=p, amount=a) for p, a in plan.discounts.items()]
     # A plain namespace, not a table object: building the SQLModel instance cost more than
     # the rest of the read model.
     order = SimpleNamespace(
@@ -375,7 +400,10 @@ async def take(
         )
     ]
     tz = zones.zone(store["timezone"])
-    return Intake(order_id, True, read.to_public(order, public_lines, [], policy, now, tz))
+    public = read.to_public(order, public_lines, [], policy, now, tz)
+    if discounts:
+        public.discounts = discounts
+    return Intake(order_id, True, public)
 
 
 async def _take_at_commit(

@@ -29,6 +29,7 @@ from app.domain.order.intake import dispatch_clock
 from app.domain.order.read import policies
 from app.domain.order.rules import Allocation, Status
 from app.domain.order.schemas import PayIn, ShipBulkItem, ShipIn, TrackingIn
+from app.domain.promotion import limits as promotion_limits
 from app.domain.store import zones
 from app.models import Order
 
@@ -307,6 +308,8 @@ async def cancel_locked(
     await session.execute(
         sa.text("UPDATE order_lines SET reserved = 0 WHERE order_id = :id"), {"id": row.id}
     )
+    # Its coupon uses, per-buyer use and budget go back (DOMAIN.md §5).
+    await promotion_limits.give_back(session, row.id)
     await events.append(
         session, "order.cancelled", row.store_id, _event_data(row, reason=reason, **event)
     )

@@ -17,6 +17,7 @@ from app.domain.order import privacy, rules
 from app.domain.order.privacy import BuyerView
 from app.domain.order.schemas import (
     BuyerOut,
+    DiscountOut,
     GroupBuyOut,
     LineOut,
     OrderPublic,
@@ -138,6 +139,9 @@ async def read_models(
     open_tickets = await tickets.open_counts(session, [m.id for m in models])
     for model in models:
         model.open_tickets = open_tickets.get(model.id, 0)
+    given = await discounts_of(session, ids)
+    for model in models:
+        model.discounts = given.get(model.id, [])
     if view is BuyerView.MASKED:
         for model in models:
             model.buyer = privacy.mask_buyer(model.buyer)
@@ -169,6 +173,20 @@ async def one_for(
             data={"api_key_name": principal.name, "fields": ["buyer.phone", "buyer.address"]},
         )
     return (await read_models(session, [order], now, view=view))[0]
+
+
+async def discounts_of(session: AsyncSession, ids: list[Any]) -> dict[int, list[DiscountOut]]:
+    """What each promotion gave the orders ``ids`` (DOMAIN.md §5), by order."""
+    out: dict[int, list[DiscountOut]] = defaultdict(list)
+    for r in await session.execute(
+        sa.text(
+            "SELECT order_id, promotion_id, amount FROM order_promotions "
+            "WHERE order_id = ANY(:ids) ORDER BY order_id, promotion_id"
+        ),
+        {"ids": ids},
+    ):
+        out[r.order_id].append(DiscountOut(promotion_id=r.promotion_id, amount=r.amount))
+    return out
 
 
 def to_public(

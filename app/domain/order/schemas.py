@@ -334,6 +334,13 @@ class GroupBuyOut(BaseModel):
     formed_at: datetime | None
 
 
+class DiscountOut(BaseModel):
+    """The discount one promotion gave the order."""
+
+    promotion_id: Id
+    amount: NonNegativeMoney
+
+
 class OrderPublic(BaseModel):
     """An order with its dispatch clock computed at read time."""
 
@@ -360,6 +367,9 @@ class OrderPublic(BaseModel):
     total: NonNegativeMoney
     coupon_code: str | None
     promotion_ids: list[Id]
+    discounts: list[DiscountOut] = Field(
+        default_factory=list, description="What each promotion the order used gave."
+    )
     allow_backorder: bool
     hold_reason: str | None
     shipments: list[ShipmentOut]

@@ -15,6 +15,7 @@ from app.domain import audit
 from app.domain.errors import Conflict, PreconditionFailed, RuleViolation, not_found
 from app.domain.events import service as events
 from app.domain.inventory import levels, rules
+from app.domain.promotion import service as promotion_floors
 from app.domain.sku.schemas import SkuCreate, SkuPublic, SkuStatus, SkuUpdate, StockSummary
 from app.domain.store import service as stores
 from app.domain.store import zones
@@ -170,6 +171,9 @@ async def update(
             f"Price {price:.2f} is under the floor price {floor:.2f}.",
             errors=[{"loc": ["body", "price"], "msg": "under the floor price", "type": "invalid"}],
         )
+    if changes.keys() & {"price", "floor_price", "cost_price"}:
+        # Live promotions covering the SKU must still keep it at its floor (DOMAIN.md §5).
+        await promotion_floors.recheck_sku(session, sku.store_id, sku_id, price, floor, now)
     values = dict(changes)
     if "status" in values:
         status = values["status"]
