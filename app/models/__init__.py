@@ -6,6 +6,7 @@ from app.models.event import Event
 from app.models.idempotency import IdempotencyRecord
 from app.models.inventory import Reservation, StockMovement, Stocktake, StocktakeLine
 from app.models.order import DispatchBoardCount, Order, OrderLine, TrackingEvent
+from app.models.report import ReportDay, ReportDayBuyer, report_day_deltas
 from app.models.sku import Sku, StockLevel
 from app.models.store import Store, StoreTarget, StoreTraffic
 
@@ -17,6 +18,8 @@ __all__ = [
     "IdempotencyRecord",
     "Order",
     "OrderLine",
+    "ReportDay",
+    "ReportDayBuyer",
     "Reservation",
     "Sku",
     "StockLevel",
@@ -27,4 +30,5 @@ __all__ = [
     "StoreTarget",
     "StoreTraffic",
     "TrackingEvent",
+    "report_day_deltas",
 ]
