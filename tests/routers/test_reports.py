@@ -8,6 +8,7 @@ import csv
 import io
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -16,6 +17,7 @@ from app.domain.report import rollup
 from tests.helpers import ADMIN, Api, SettableClock, assert_problem, unique
 
 CSV = {**ADMIN, "Accept": "text/csv"}
+ROOT = Path(__file__).resolve().parents[2]
 SH = "+08:00"
 # The hand-built day D = 2026-11-11 in Shanghai; "now" is three days later.
 NOW = datetime(2026, 11, 14, 4, 0, tzinfo=UTC)
@@ -269,6 +271,12 @@ async def test_csv_equals_json(api: Api, app: Any, clock: SettableClock) -> None
                 assert len(row[name].split(".")[1]) == 4, row[name]
             else:
                 assert row[name] == str(value), name
+
+    # docs/reports.md shows this very CSV.
+    doc = (ROOT / "docs" / "reports.md").read_text(encoding="utf-8")
+    block = doc.split("\n```\ndate,", 1)[1].split("\n```", 1)[0]
+    lines = r.content.decode("utf-8").removeprefix("\ufeff").splitlines()
+    assert lines == ("date," + block).splitlines()
 
     one = await api.client.get(
         "/v1/reports/daily", params={"store_id": sid, "date": "2026-11-11"}, headers=CSV
