@@ -11,7 +11,7 @@ import sys
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 
-from bench import dispatch_board, intake, reservations
+from bench import dispatch_board, intake, reports, reservations
 from bench.common import (
     Options,
     Report,
@@ -29,6 +29,8 @@ SCENARIOS: dict[str, Scenario] = {
     intake.SINGLE: intake.run_single,
     intake.BULK: intake.run_bulk,
     intake.HOT: intake.run_hot,
+    reports.NAME: reports.run,
+    reports.INTAKE: reports.run_intake,
 }
 # Names that stand for several scenarios.
 GROUPS: dict[str, tuple[str, ...]] = {intake.NAME: intake.SCENARIOS}

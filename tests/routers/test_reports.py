@@ -6,10 +6,12 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
-from datetime import UTC, datetime
+import random
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
@@ -453,3 +455,107 @@ async def test_a_bulk_intake_that_drops_an_item_leaves_its_buyer_out(
     assert [i["status"] for i in r.json()["results"]] == [201, 409]
     body = await daily(api, sid, "2026-11-13")
     assert (body["orders_placed"], body["orders_paid"], body["buyers"]) == (1, 1, 1)
+
+
+def brute_force(rows: list[Any], now: datetime, tz: Any) -> dict[str, dict[str, Any]]:
+    """The order figures of each local day, one order at a time (PDD: 3.00 a late order)."""
+    out: dict[str, dict[str, Any]] = {}
+
+    def day(at: datetime) -> dict[str, Any]:
+        key = at.astimezone(tz).date().isoformat()
+        return out.setdefault(
+            key,
+            {"placed": 0, "paid": 0, "gmv": Decimal(0), "buyers": set(), "shipped": 0,
+             "on_time": 0, "overdue": 0, "penalties": Decimal(0)},
+        )  # fmt: skip
+
+    for o in rows:
+        day(o.placed_at)["placed"] += 1
+        if o.paid_at is not None:
+            d = day(o.paid_at)
+            d["paid"] += 1
+            d["gmv"] += o.total
+            d["buyers"].add(o.buyer_phone)
+        if o.shipped_at is not None:
+            day(o.shipped_at)["shipped"] += 1
+            day(o.shipped_at)["on_time"] += not o.shipped_late
+        deadline = o.dispatch_deadline
+        if deadline is None:
+            continue
+        late = o.shipped_late or (
+            o.shipped_at is None and o.cancelled_at is not None and o.cancelled_at > deadline
+        )
+        waiting = o.status == "awaiting_shipment" and deadline < now
+        if late or waiting:
+            day(deadline)["overdue"] += 1
+        if o.penalty:
+            day(deadline)["penalties"] += o.penalty
+        elif waiting:
+            day(deadline)["penalties"] += Decimal("3.00")
+    return out
+
+
+async def test_rollups_equal_a_count_of_the_orders(
+    api: Api, app: Any, clock: SettableClock
+) -> None:
+    """Random orders through intake, payment, shipment (late or not), cancellation and the
+    sweep, around midnight: the report equals counting the orders one by one, before and
+    after the sweep folds the deltas."""
+    rnd = random.Random(1111)
+    clock.set(NOW)
+    store = await api.store("pdd")
+    sid = store["id"]
+    sku = await stocked(api, sid)
+    start = datetime(2026, 11, 9, 12, 0, tzinfo=UTC)
+    ids: list[str] = []
+    for _ in range(40):
+        placed = start + timedelta(minutes=rnd.randrange(0, 4 * 24 * 60))
+        paid = placed + timedelta(minutes=rnd.randrange(0, 600)) if rnd.random() < 0.7 else None
+        body = order(sid, sku, placed.isoformat(), paid and paid.isoformat(),
+                     f"{rnd.randrange(100, 9999) / 100:.2f}", f"B{rnd.randrange(8)}")  # fmt: skip
+        ids.append(await create(api, body))
+    for n, oid in enumerate(ids):
+        r = await api.client.get(f"/v1/orders/{oid}", headers=ADMIN)
+        o = r.json()
+        action = rnd.random()
+        if o["status"] == "pending_payment" and action < 0.5:
+            paid_at = datetime.fromisoformat(o["placed_at"]) + timedelta(hours=rnd.randrange(30))
+            r = await api.client.post(
+                f"/v1/orders/{oid}/pay", json={"paid_at": paid_at.isoformat()}, headers=ADMIN
+            )
+            assert r.status_code == 200, r.text
+        elif o["status"] == "awaiting_shipment" and action < 0.6:
+            deadline = datetime.fromisoformat(o["dispatch_deadline"])
+            at = min(deadline + timedelta(hours=rnd.randrange(-40, 20)), NOW)
+            at = max(at, datetime.fromisoformat(o["paid_at"]))
+            await ship(api, oid, at.isoformat(), f"7310000000{n:04d}")
+        elif action < 0.8:
+            await api.client.post(f"/v1/orders/{oid}/cancel", json={"reason": "x"}, headers=ADMIN)
+    async with app.state.sessionmaker() as session:
+        rows = (
+            await session.execute(sa.text("SELECT * FROM orders WHERE store_id = :s"),
+                                  {"s": int(sid)})
+        ).all()  # fmt: skip
+    expected = brute_force(rows, NOW, ZoneInfo("Asia/Shanghai"))
+
+    def figures(body: Any) -> dict[str, dict[str, Any]]:
+        return {
+            d["date"]: {
+                "placed": d["orders_placed"], "paid": d["orders_paid"],
+                "gmv": Decimal(d["gmv"]), "buyers": d["buyers"], "shipped": d["shipped"],
+                "on_time": d["shipped_on_time"], "overdue": d["overdue"],
+                "penalties": Decimal(d["penalties"]),
+            }
+            for d in body["days"]
+            if d["orders_placed"] or d["orders_paid"] or d["shipped"] or d["overdue"]
+        }  # fmt: skip
+
+    want = {k: {**v, "buyers": len(v["buyers"])} for k, v in expected.items()}
+    want = {
+        k: v for k, v in want.items() if v["placed"] or v["paid"] or v["shipped"] or v["overdue"]
+    }
+    body = await date_range(api, sid, "2026-11-01", "2026-11-30")
+    assert figures(body) == want
+    r = await api.client.post("/v1/admin/sweep", headers=ADMIN)
+    assert r.status_code == 200, r.text
+    assert await date_range(api, sid, "2026-11-01", "2026-11-30") == body
