@@ -26,9 +26,11 @@ from app.models.report import FIGURES
 
 _SUMS = ", ".join(f"sum(x.{c}) AS {c}" for c in FIGURES)
 _COLUMNS = ", ".join(FIGURES)
-# Days travel as text: asyncpg sends date.min and date.max as -infinity and infinity.
-_START = "CAST(CAST(:start AS text) AS date)"
-_END = "CAST(CAST(:end AS text) AS date)"
+# Days travel as day numbers: asyncpg sends date.min and date.max as -infinity and
+# infinity, and a date parsed from text is not folded into a constant (date_in is stable).
+_EPOCH = date(2000, 1, 1)
+_START = "(DATE '2000-01-01' + CAST(:start AS int))"
+_END = "(DATE '2000-01-01' + CAST(:end AS int))"
 _RANGE = sa.text(
     f"""
     WITH b AS (
@@ -116,8 +118,8 @@ async def _days(
         _RANGE,
         {
             "store_id": store_id,
-            "start": start.isoformat(),
-            "end": end.isoformat(),
+            "start": (start - _EPOCH).days,
+            "end": (end - _EPOCH).days,
             "tz": store.timezone,
             "now": now,
             "rate": penalty.rate,
