@@ -24,6 +24,7 @@ from app.domain.dispatch.sweep import compact_board, sweep_orders
 from app.domain.inventory.sweep import refresh_all_thresholds
 from app.domain.ticket.sweep import sweep_tickets
 from app.domain.promotion.calendar import sweep as sweep_promotions
+from app.domain.report.compaction import compact as compact_reports
 
 logger = logging.getLogger("storeops.worker")
 
@@ -41,6 +42,7 @@ def _housekeeping(ttl_hours: int) -> Sweep:
         return {
             "idempotency_keys_purged": purged,
             "board_groups_compacted": await compact_board(maker),
+            "report_deltas_compacted": await compact_reports(maker),
         }
 
     return sweep

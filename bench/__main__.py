@@ -11,7 +11,7 @@ import sys
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 
-from bench import dispatch_board, intake, promotions, reservations, tickets
+from bench import dispatch_board, intake, promotions, reports, reservations, tickets
 from bench.common import (
     Options,
     Report,
@@ -31,6 +31,8 @@ SCENARIOS: dict[str, Scenario] = {
     intake.HOT: intake.run_hot,
     tickets.NAME: tickets.run,
     promotions.NAME: promotions.run,
+    reports.NAME: reports.run,
+    reports.INTAKE: reports.run_intake,
 }
 # Names that stand for several scenarios.
 GROUPS: dict[str, tuple[str, ...]] = {intake.NAME: intake.SCENARIOS}

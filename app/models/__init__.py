@@ -13,6 +13,7 @@ from app.models.promotion import (
     PromotionCounter,
     PromotionSpend,
 )
+from app.models.report import ReportDay, ReportDayBuyer, report_day_deltas
 from app.models.sku import Sku, StockLevel
 from app.models.store import Store, StoreTarget, StoreTraffic
 from app.models.ticket import Ticket, TicketMessage
@@ -30,6 +31,8 @@ __all__ = [
     "PromotionBuyer",
     "PromotionCounter",
     "PromotionSpend",
+    "ReportDay",
+    "ReportDayBuyer",
     "Reservation",
     "Sku",
     "StockLevel",
@@ -42,4 +45,5 @@ __all__ = [
     "Ticket",
     "TicketMessage",
     "TrackingEvent",
+    "report_day_deltas",
 ]

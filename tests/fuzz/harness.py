@@ -250,6 +250,12 @@ def seed(base_url: str) -> Seed:
                 )
             ),
         ]
+        # Reports (GET /v1/reports/*): the examples' day and month have traffic and a target.
+        home_id = home["id"]
+        traffic = {"visitors": 1200, "ad_spend": "300.00"}
+        _ok(c.put(f"/v1/stores/{home_id}/traffic/2026-11-11", json=traffic), 200)
+        target = {"sales_target": "90000.00"}
+        _ok(c.put(f"/v1/stores/{home_id}/targets/2026-11", json=target), 200)
         keys: dict[str, str] = {"admin": ADMIN_SECRET}
         key_ids: list[str] = []
         for role in ROLES[1:]:
