@@ -8,6 +8,7 @@ from app.models.inventory import Reservation, StockMovement, Stocktake, Stocktak
 from app.models.order import DispatchBoardCount, Order, OrderLine, TrackingEvent
 from app.models.sku import Sku, StockLevel
 from app.models.store import Store, StoreTarget, StoreTraffic
+from app.models.webhook import Webhook, WebhookDelivery
 
 __all__ = [
     "ApiKey",
@@ -27,4 +28,6 @@ __all__ = [
     "StoreTarget",
     "StoreTraffic",
     "TrackingEvent",
+    "Webhook",
+    "WebhookDelivery",
 ]
