@@ -53,6 +53,31 @@ class Settings(BaseSettings):
     # pydantic-settings would read a list from the environment as JSON (PITFALLS.md).
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
+    # Webhooks (issue 11; docs/webhooks.md). Every process delivers; work is leased per
+    # subscription in PostgreSQL, so replicas never send one attempt twice.
+    webhook_worker_enabled: bool = True
+    webhook_poll_seconds: float = Field(default=0.25, gt=0, le=60)
+    webhook_concurrency: int = Field(default=16, ge=1, le=256)
+    webhook_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    webhook_retry_base_seconds: float = Field(default=10.0, gt=0)
+    webhook_retry_cap_seconds: float = Field(default=3600.0, gt=0)
+    webhook_give_up_seconds: float = Field(default=86400.0, gt=0)
+    webhook_breaker_failures: int = Field(default=5, ge=1)
+    webhook_breaker_cooldown_seconds: float = Field(default=60.0, gt=0)
+    webhook_batch_size: int = Field(default=100, ge=1, le=1000)
+    webhook_delivery_log_days: int = Field(default=7, ge=1)
+    # Hosts webhook URLs may name (comma-separated, exact host names or IPs); empty = any.
+    webhook_allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
+    @field_validator("webhook_allowed_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = value.split(",")
+        if isinstance(value, list | tuple):
+            return [str(h).strip().lower() for h in value if str(h).strip()]
+        return value
+
     @field_validator("database_url")
     @classmethod
     def _blank_is_unset(cls, value: str | None) -> str | None:

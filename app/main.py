@@ -16,6 +16,7 @@ from app.db import create_engine, create_sessionmaker
 from app.domain.clock import Clock, SystemClock
 from app.domain.inventory.hooks import on_allocation_change
 from app.domain.order import allocation as order_allocation
+from app.domain.webhook.delivery import DeliveryWorker, WorkerConfig
 from app.errors import install_error_handlers
 from app.limits import BodyLimitMiddleware, document_payload_too_large
 from app.logging import configure_logging
@@ -38,6 +39,7 @@ from app.routers import (
     stocktakes,
     stores,
     tickets,
+    webhooks,
 )
 from app.routers._common import (
     document_common_problems,
@@ -81,6 +83,7 @@ TAGS = [
     {"name": "orders", "description": "Intake, lifecycle, dispatch board, pick list."},
     {"name": "inventory", "description": "Stock ledger, stocktakes, ERP sync, reports."},
     {"name": "events", "description": "The durable event feed (transactional outbox)."},
+    {"name": "webhooks", "description": "Events pushed to your URL, signed (admin)."},
     {"name": "api-keys", "description": "API keys (admin)."},
     {"name": "admin", "description": "Operations (admin)."},
 ]
@@ -136,9 +139,14 @@ def _lifespan(settings: Settings, clock: Clock) -> Any:
             )
             if settings.sweep_enabled:
                 sweeper.start()
+            # Webhooks are delivered by every process (leases in PostgreSQL share the work).
+            deliverer = DeliveryWorker(app.state.sessionmaker, WorkerConfig.from_settings(settings))
+            if settings.webhook_worker_enabled:
+                deliverer.start()
             try:
                 yield
             finally:
+                await deliverer.stop()
                 await sweeper.stop()
                 await engine.dispose()
         finally:
@@ -190,6 +198,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         promotions,
         reports,
         events,
+        webhooks,
         api_keys,
         audit,
         admin,

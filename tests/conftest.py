@@ -55,6 +55,8 @@ async def app(database_url: str, clock: SettableClock) -> AsyncIterator[object]:
         access_log=False,
         log_level="WARNING",
         sweep_enabled=False,
+        # Webhook tests run their own delivery workers against the receiver they start.
+        webhook_worker_enabled=False,
     )
     application = create_app(settings, clock=clock)
     async with application.router.lifespan_context(application):

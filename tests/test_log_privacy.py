@@ -128,6 +128,13 @@ def bodies(ids: dict[str, str]) -> dict[tuple[str, str], Any]:
             "items": [{"store_id": ids["store"], "sku_code": PHONE, "on_hand": 1}]
         },
         ("POST", "/v1/api-keys"): {"name": f"{NAME}-key", "role": "operator", "store_ids": None},
+        ("POST", "/v1/webhooks"): {
+            "url": "http://127.0.0.1:9/hooks",
+            "events": ["order.created"],
+            "secret": f"whsec-{PHONE}-{PHONE}",
+            "store_ids": [ids["store"]],
+        },
+        ("POST", "/v1/webhooks/{webhook_id}/redeliver"): {"from_event_id": "1"},
     }
 
 
@@ -138,6 +145,7 @@ def path_of(template: str, ids: dict[str, str]) -> str:
         "sku_id": ids["sku"],
         "stocktake_id": ids["stocktake"],
         "key_id": ids["key_id"],
+        "webhook_id": ids.get("webhook", "1"),
         "month": "2026-11",
         "day": "2026-11-11",
     }

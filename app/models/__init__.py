@@ -17,6 +17,7 @@ from app.models.report import ReportDay, ReportDayBuyer, report_day_deltas
 from app.models.sku import Sku, StockLevel
 from app.models.store import Store, StoreTarget, StoreTraffic
 from app.models.ticket import Ticket, TicketMessage
+from app.models.webhook import Webhook, WebhookDelivery
 
 __all__ = [
     "ApiKey",
@@ -46,4 +47,6 @@ __all__ = [
     "TicketMessage",
     "TrackingEvent",
     "report_day_deltas",
+    "Webhook",
+    "WebhookDelivery",
 ]

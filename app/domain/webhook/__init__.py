@@ -1,0 +1,1 @@
+"""Webhooks: subscriptions to the event feed, delivered by a worker in every process."""
