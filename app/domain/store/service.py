@@ -39,6 +39,7 @@ def to_public(store: Store) -> StorePublic:
         dispatch_policy=DispatchPolicyOut.of(
             effective_policy(store.platform, store.dispatch_policy)
         ),
+        carrier_codes=store.carrier_codes or {},
         version=store.version,
         created_at=store.created_at,
         updated_at=store.updated_at,
@@ -91,6 +92,7 @@ async def create(session: AsyncSession, principal: Principal, data: StoreCreate)
                 platform=data.platform.value,
                 timezone=data.timezone,
                 dispatch_policy=overrides,
+                carrier_codes=data.carrier_codes or {},
                 version=1,
             )
             .on_conflict_do_nothing(index_elements=["code"])
@@ -142,6 +144,8 @@ async def update(
         "version": store.version + 1,
         "updated_at": sa.func.now(),
     }
+    if data.carrier_codes is not None:
+        values["carrier_codes"] = {**(store.carrier_codes or {}), **data.carrier_codes}
     if data.name is not None:
         values["name"] = data.name
     if data.timezone is not None:
