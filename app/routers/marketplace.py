@@ -10,6 +10,7 @@ import orjson
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
 from app.auth import Principal, Role, require
+from app.domain.errors import RuleViolation
 from app.domain.marketplace import ingest, queue, shipback
 from app.domain.marketplace.schemas import (
     ConfirmIn,
@@ -68,7 +69,13 @@ async def post_platform_orders(
 
 
 async def _public(session: Session, entry: MarketplaceUnmapped) -> UnmappedPublic:
-    payload = json.loads(await queue.payload_text(session, entry.id or 0), parse_float=Decimal)
+    # Shown as stored: JSON numbers as numbers (jsonb keeps them exact; the shortest form
+    # of each reads back the same), ints beyond 64 bits through the standard library.
+    text = await queue.payload_text(session, entry.id or 0)
+    try:
+        payload = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        payload = json.loads(text)
     public = UnmappedPublic(
         id=entry.id,
         store_id=entry.store_id,
@@ -186,7 +193,13 @@ async def list_shipments(
     """Shipments not yet confirmed to the platform, oldest first, each as the platform's
     ship call (`api`, `params`). A carrier without a code in the store's `carrier_codes` is
     listed with `error: carrier_code_missing` and `missing` naming the setting."""
-    after_id = path_id(after, "shipment") if after is not None else 0
+    if after is not None and not (after.isascii() and after.isdigit() and len(after) <= 18):
+        raise RuleViolation(
+            "invalid_cursor",
+            "`after` is a shipment id from `next_cursor`.",
+            errors=[{"loc": ["query", "after"], "msg": "not a shipment id", "type": "invalid"}],
+        )
+    after_id = int(after) if after is not None else 0
     rows = await shipback.pending(
         session, principal, platform, path_id(store_id, "store"), after_id, limit
     )

@@ -272,12 +272,3 @@ class ConfirmOut(BaseModel):
 
     confirmed: list[Id]
     unknown: list[Id]
-
-
-class PlatformRef(BaseModel):
-    """A platform's own SKU id for this SKU."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    platform: Platform
-    sku_id: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
