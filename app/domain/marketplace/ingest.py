@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from types import ModuleType
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from pydantic import ValidationError
@@ -22,9 +22,9 @@ from app.db import driver
 from app.domain.errors import Conflict, not_found
 from app.domain.marketplace import douyin, jd, pdd, queue, sync, taobao
 from app.domain.marketplace.common import Mapped, MappingError
-from app.domain.marketplace.schemas import SnapshotIn
+from app.domain.marketplace.schemas import PlatformStatus, ShipmentIn, SnapshotBuyer, SnapshotIn
 from app.domain.marketplace.sync import SnapItem
-from app.domain.types import format_money
+from app.domain.order.schemas import Carrier, GroupBuyIn, ItemIn
 from app.errors import item_problem
 
 ADAPTERS: dict[str, ModuleType] = {"pdd": pdd, "taobao": taobao, "douyin": douyin, "jd": jd}
@@ -39,11 +39,12 @@ STORE_PLATFORMS = {
 
 
 def payload_digest(order: Any) -> str:
-    """The hash of a platform order object as parsed (keys sorted)."""
+    """The hash of a platform order object as parsed, keys in the order sent (a platform
+    sends its fields in a fixed order; a reordered object only misses the no-op path)."""
     try:
-        body = orjson.dumps(order, option=orjson.OPT_SORT_KEYS)
+        body = orjson.dumps(order)
     except TypeError:  # ints beyond 64 bits, Decimals: the slower exact path
-        body = json.dumps(order, sort_keys=True, default=str).encode()
+        body = json.dumps(order, default=str).encode()
     return "p:" + hashlib.sha256(body).hexdigest()
 
 
@@ -129,36 +130,31 @@ async def ingest(
     for e in mapped:
         assert e.mapped is not None
         try:
-            body = _snapshot(e.mapped, refs, store["carrier_codes"].get(platform, {}), platform)
-            snap = SnapshotIn.model_validate(body)
+            snap = _snapshot(e.mapped, refs, store["carrier_codes"].get(platform, {}), platform)
         except MappingError as exc:
-            unmapped.append(
-                (
-                    e,
-                    _problem(
-                        exc.field, exc.msg, "unknown_sku" if "SKU" in exc.msg else "unmapped_field"
-                    ),
-                )
-            )
-            continue
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            loc = ".".join(str(p) for p in first["loc"]) or "order"
-            unmapped.append((e, _problem(loc, first["msg"], "unmapped_field")))
+            code = "unknown_sku" if "SKU" in exc.msg else "unmapped_field"
+            unmapped.append((e, _problem(exc.field, exc.msg, code)))
             continue
         snaps.append(SnapItem(e.index, store_id, e.mapped.external_id, snap, e.digest))
     outcomes = await sync.apply(session, principal, snaps, now)
+    snap_of = {s.index: s for s in snaps}
+    by_index = {e.index: e for e in mapped}
     resolved: list[tuple[str, int]] = []
     for outcome in outcomes:
-        if outcome.error is None:
+        if isinstance(outcome.error, ValidationError):
+            # A mapped value intake refuses (a name too long, paid before placed…): queued.
+            first = outcome.error.errors()[0]
+            loc = ".".join(str(p) for p in first["loc"]) or "order"
+            unmapped.append(
+                (by_index[outcome.index], _problem(loc, first["msg"], "unmapped_field"))
+            )
+        elif outcome.error is None:
             results[outcome.index] = {
                 "index": outcome.index,
                 "status": outcome.status,
                 "id": str(outcome.order_id),
             }
-            entry = next(e for e in mapped if e.index == outcome.index)
-            assert entry.mapped is not None
-            resolved.append((entry.mapped.external_id, outcome.order_id or 0))
+            resolved.append((snap_of[outcome.index].external_id, outcome.order_id or 0))
         else:
             item: dict[str, Any] = {
                 "index": outcome.index,
@@ -236,8 +232,11 @@ async def _resolve_skus(
 
 def _snapshot(
     m: Mapped, refs: dict[str, dict[str, int]], carriers: dict[str, str], platform: str
-) -> dict[str, Any]:
-    """The canonical snapshot body of a mapped order, SKUs resolved (seller code first)."""
+) -> SnapshotIn:
+    """The canonical snapshot of a mapped order, SKUs resolved (seller code first).
+
+    Built without validation: the adapters produce typed values, and intake validates the
+    order it creates (its refusals are queued like any mapping problem)."""
     items = []
     for line in m.lines:
         sku = refs["code"].get(line.sku_code) if line.sku_code else None
@@ -250,27 +249,32 @@ def _snapshot(
                 f"{line.platform_sku_id!r})",
             )
         items.append(
-            {"sku_id": sku, "quantity": line.quantity, "unit_price": format_money(line.unit_price)}
+            ItemIn.model_construct(
+                sku_code=None, sku_id=sku, quantity=line.quantity, unit_price=line.unit_price
+            )
         )
-    body: dict[str, Any] = {
-        "platform_status": m.platform_status,
-        "placed_at": m.placed_at,
-        "paid_at": m.paid_at,
-        "buyer": m.buyer,
-        "items": items,
-        "shipping_fee": format_money(m.shipping_fee),
-        "discount": format_money(m.discount),
-        "group_buy": m.group_buy,
-        "promised_ship_by": m.promised_ship_by,
-        "buyer_memo": m.buyer_memo,
-        "urged_at": m.urged_at,
-        "delivered_at": m.delivered_at,
-    }
+    shipment = None
     if m.shipment is not None:
         ours = {code: carrier for carrier, code in carriers.items()}
-        body["shipment"] = {
-            "carrier": ours.get(m.shipment.carrier_code or "", "OTHER"),
-            "tracking_number": m.shipment.tracking_number,
-            "shipped_at": m.shipment.shipped_at,
-        }
-    return body
+        shipment = ShipmentIn.model_construct(
+            carrier=cast(Carrier, ours.get(m.shipment.carrier_code or "", "OTHER")),
+            tracking_number=m.shipment.tracking_number,
+            shipped_at=m.shipment.shipped_at,
+        )
+    group = None if m.group_buy is None else GroupBuyIn.model_construct(**m.group_buy)
+    return SnapshotIn.model_construct(
+        platform_status=cast(PlatformStatus, m.platform_status),
+        placed_at=m.placed_at,
+        paid_at=m.paid_at,
+        buyer=SnapshotBuyer.model_construct(**{"platform_buyer_id": None, **m.buyer}),
+        items=items,
+        shipping_fee=m.shipping_fee,
+        discount=m.discount,
+        group_buy=group,
+        promised_ship_by=m.promised_ship_by,
+        allow_backorder=True,
+        buyer_memo=m.buyer_memo,
+        shipment=shipment,
+        delivered_at=m.delivered_at,
+        urged_at=m.urged_at,
+    )

@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 import sqlalchemy as sa
+from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import dberrors
@@ -185,16 +186,21 @@ async def _transition(
     snap = item.snap
     theirs = Theirs(snap.platform_status, snap.shipment.tracking_number if snap.shipment else None)
     try:
+        steps = plan(ours, theirs)
+        if lines is not None and not same_lines(lines, _their_lines(snap)):
+            raise SyncConflict("the lines differ from the order's")
+    except SyncConflict as exc:
+        conflict = _conflict(order_id, ours, snap, exc.reason)
+        return Outcome(item.index, conflict.status, order_id, conflict)
+    if not steps:
+        return Outcome(item.index, ok_status, order_id)  # already there: no savepoint
+    try:
         async with session.begin_nested():
-            try:
-                steps = plan(ours, theirs)
-                if lines is not None and not same_lines(lines, _their_lines(snap)):
-                    raise SyncConflict("the lines differ from the order's")
-            except SyncConflict as exc:
-                raise _conflict(order_id, ours, snap, exc.reason) from exc
             await _run(session, principal, order_id, snap, steps, now)
     except DomainError as exc:
         return Outcome(item.index, exc.status, order_id, exc)
+    except ValidationError as exc:  # a value of an unvalidated (adapter) snapshot
+        return Outcome(item.index, 422, order_id, exc)
     except Exception as exc:
         typed = dberrors.item_error(exc)
         if typed is None:
