@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from types import ModuleType
-from typing import Any, cast
+from typing import Any
 
 import orjson
 from pydantic import ValidationError
@@ -22,9 +22,7 @@ from app.db import driver
 from app.domain.errors import Conflict, not_found
 from app.domain.marketplace import douyin, jd, pdd, queue, sync, taobao
 from app.domain.marketplace.common import Mapped, MappingError
-from app.domain.marketplace.schemas import PlatformStatus, ShipmentIn, SnapshotBuyer, SnapshotIn
 from app.domain.marketplace.sync import SnapItem
-from app.domain.order.schemas import Carrier, GroupBuyIn, ItemIn
 from app.errors import item_problem
 
 ADAPTERS: dict[str, ModuleType] = {"pdd": pdd, "taobao": taobao, "douyin": douyin, "jd": jd}
@@ -130,12 +128,13 @@ async def ingest(
     for e in mapped:
         assert e.mapped is not None
         try:
-            snap = _snapshot(e.mapped, refs, store["carrier_codes"].get(platform, {}), platform)
+            carriers = store["carrier_codes"].get(platform, {})
+            view, create = _snapshot(e.mapped, refs, carriers, platform, store_id)
         except MappingError as exc:
             code = "unknown_sku" if "SKU" in exc.msg else "unmapped_field"
             unmapped.append((e, _problem(exc.field, exc.msg, code)))
             continue
-        snaps.append(SnapItem(e.index, store_id, e.mapped.external_id, snap, e.digest))
+        snaps.append(SnapItem(e.index, store_id, e.mapped.external_id, view, e.digest, create))
     outcomes = await sync.apply(session, principal, snaps, now)
     snap_of = {s.index: s for s in snaps}
     by_index = {e.index: e for e in mapped}
@@ -230,14 +229,59 @@ async def _resolve_skus(
     return {"code": by_code, "ref": by_ref}
 
 
-def _snapshot(
-    m: Mapped, refs: dict[str, dict[str, int]], carriers: dict[str, str], platform: str
-) -> SnapshotIn:
-    """The canonical snapshot of a mapped order, SKUs resolved (seller code first).
+@dataclass(slots=True)
+class _Line:
+    sku_id: int
+    quantity: int
+    unit_price: Decimal
+    sku_code: None = None
 
-    Built without validation: the adapters produce typed values, and intake validates the
-    order it creates (its refusals are queued like any mapping problem)."""
-    items = []
+
+@dataclass(slots=True)
+class _Group:
+    group_id: str
+    formed_at: datetime | None
+
+
+@dataclass(slots=True)
+class _Shipment:
+    carrier: str
+    tracking_number: str
+    shipped_at: datetime | None
+
+
+@dataclass(slots=True)
+class _Buyer:
+    platform_buyer_id: str | None
+
+
+@dataclass(slots=True)
+class _View:
+    """A mapped order in the snapshot's attribute names (what sync.apply reads)."""
+
+    platform_status: str
+    paid_at: datetime | None
+    buyer: _Buyer
+    items: list[_Line]
+    group_buy: _Group | None
+    shipment: _Shipment | None
+    delivered_at: datetime | None
+    urged_at: datetime | None
+    buyer_memo: str | None
+
+
+def _snapshot(
+    m: Mapped,
+    refs: dict[str, dict[str, int]],
+    carriers: dict[str, str],
+    platform: str,
+    store_id: int,
+) -> tuple[_View, dict[str, Any]]:
+    """The snapshot view of a mapped order and its intake body, SKUs resolved (seller
+    code first). Plain objects, not models: intake validates the body of an order it
+    creates (its refusals are queued like any mapping problem), and pydantic models for
+    every order cost as much as the rest of the mapping."""
+    lines = []
     for line in m.lines:
         sku = refs["code"].get(line.sku_code) if line.sku_code else None
         if sku is None and line.platform_sku_id:
@@ -248,33 +292,40 @@ def _snapshot(
                 f"unknown SKU (seller code {line.sku_code!r}, platform sku_id "
                 f"{line.platform_sku_id!r})",
             )
-        items.append(
-            ItemIn.model_construct(
-                sku_code=None, sku_id=sku, quantity=line.quantity, unit_price=line.unit_price
-            )
-        )
+        lines.append(_Line(sku, line.quantity, line.unit_price))
     shipment = None
     if m.shipment is not None:
         ours = {code: carrier for carrier, code in carriers.items()}
-        shipment = ShipmentIn.model_construct(
-            carrier=cast(Carrier, ours.get(m.shipment.carrier_code or "", "OTHER")),
-            tracking_number=m.shipment.tracking_number,
-            shipped_at=m.shipment.shipped_at,
-        )
-    group = None if m.group_buy is None else GroupBuyIn.model_construct(**m.group_buy)
-    return SnapshotIn.model_construct(
-        platform_status=cast(PlatformStatus, m.platform_status),
-        placed_at=m.placed_at,
+        carrier = ours.get(m.shipment.carrier_code or "", "OTHER")
+        shipment = _Shipment(carrier, m.shipment.tracking_number, m.shipment.shipped_at)
+    g = m.group_buy
+    group = None if g is None else _Group(g["group_id"], g["formed_at"])
+    buyer = dict(m.buyer)
+    view = _View(
+        platform_status=m.platform_status,
         paid_at=m.paid_at,
-        buyer=SnapshotBuyer.model_construct(**{"platform_buyer_id": None, **m.buyer}),
-        items=items,
-        shipping_fee=m.shipping_fee,
-        discount=m.discount,
+        buyer=_Buyer(buyer.pop("platform_buyer_id", None)),
+        items=lines,
         group_buy=group,
-        promised_ship_by=m.promised_ship_by,
-        allow_backorder=True,
-        buyer_memo=m.buyer_memo,
         shipment=shipment,
         delivered_at=m.delivered_at,
         urged_at=m.urged_at,
+        buyer_memo=m.buyer_memo,
     )
+    create = {
+        "store_id": store_id,
+        "external_id": m.external_id,
+        "placed_at": m.placed_at,
+        "paid_at": m.paid_at,
+        "buyer": buyer,
+        "items": [
+            {"sku_id": x.sku_id, "quantity": x.quantity, "unit_price": x.unit_price} for x in lines
+        ],
+        "shipping_fee": m.shipping_fee,
+        "discount": m.discount,
+        "group_buy": None
+        if g is None
+        else {"group_id": g["group_id"], "formed_at": g["formed_at"]},
+        "promised_ship_by": m.promised_ship_by,
+    }
+    return view, create

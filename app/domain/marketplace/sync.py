@@ -21,7 +21,7 @@ from app.db import driver
 from app.domain.errors import Conflict, DomainError, ItemError, NotFound, RuleViolation
 from app.domain.marketplace import hooks
 from app.domain.marketplace.rules import Ours, Step, SyncConflict, Theirs, plan, same_lines
-from app.domain.marketplace.schemas import ShipmentIn, _SnapshotFields
+from app.domain.marketplace.schemas import _SnapshotFields
 from app.domain.order import bulk, group_buy, lifecycle
 from app.domain.order.schemas import PayIn, ShipIn, TrackingIn
 from app.domain.types import format_money
@@ -36,8 +36,11 @@ class SnapItem:
     index: int
     store_id: int
     external_id: str
-    snap: _SnapshotFields
+    # A validated snapshot, or (adapters) a typed view with the same attributes.
+    snap: Any
     digest: str
+    # The intake body when the caller built it already (adapters), else derived from snap.
+    create: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +79,8 @@ async def known(
 
 def _order_create(item: SnapItem) -> dict[str, Any]:
     """The intake body (``POST /v1/orders``) of a snapshot seen for the first time."""
+    if item.create is not None:
+        return item.create
     s = item.snap
     return {
         "store_id": item.store_id,
@@ -209,11 +214,11 @@ async def _transition(
     return Outcome(item.index, ok_status, order_id)
 
 
-def _their_lines(snap: _SnapshotFields) -> list[tuple[int | None, str | None, int, str]]:
+def _their_lines(snap: Any) -> list[tuple[int | None, str | None, int, str]]:
     return [(i.sku_id, i.sku_code, i.quantity, format_money(i.unit_price)) for i in snap.items]
 
 
-def _conflict(order_id: int, ours: Ours, snap: _SnapshotFields, reason: str) -> Conflict:
+def _conflict(order_id: int, ours: Ours, snap: Any, reason: str) -> Conflict:
     return Conflict(
         "sync_conflict",
         f"The platform's snapshot conflicts with the order: {reason}. Nothing was changed.",
@@ -265,7 +270,7 @@ async def _run(
     session: AsyncSession,
     principal: Principal,
     order_id: int,
-    snap: _SnapshotFields,
+    snap: Any,
     steps: list[Step],
     now: datetime,
 ) -> None:
@@ -308,7 +313,7 @@ async def _ship_elsewhere(
     session: AsyncSession,
     principal: Principal,
     order_id: int,
-    shipment: ShipmentIn | None,
+    shipment: Any,
     now: datetime,
 ) -> None:
     """Record a shipment the platform reports; it needs no ship-back confirmation."""
