@@ -29,7 +29,6 @@ def upgrade() -> None:
     op.add_column("orders", sa.Column("buyer_memo", sa.Text))
     op.add_column("orders", sa.Column("platform_buyer_id", sa.Text))
     op.add_column("orders", sa.Column("urged_at", sa.DateTime(timezone=True)))
-    op.add_column("orders", sa.Column("snapshot_hash", sa.Text))
     op.add_column("orders", sa.Column("platform_ship_confirmed_at", sa.DateTime(timezone=True)))
     # Ship-back: shipments of a store not yet confirmed to the platform, by id.
     op.create_index(
@@ -43,6 +42,13 @@ def upgrade() -> None:
     op.add_column(
         "stores",
         sa.Column("carrier_codes", pg.JSONB, nullable=False, server_default=sa.text("'{}'::jsonb")),
+    )
+    # The last applied snapshot's hash per order: a narrow table, so that recording a
+    # batch's hashes inserts small rows instead of updating every wide order row.
+    op.create_table(
+        "order_snapshots",
+        sa.Column("order_id", sa.BigInteger, sa.ForeignKey("orders.id"), primary_key=True),
+        sa.Column("hash", sa.Text, nullable=False),
     )
     op.create_table(
         "sku_platform_refs",
@@ -95,11 +101,11 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("marketplace_unmapped")
     op.drop_table("sku_platform_refs")
+    op.drop_table("order_snapshots")
     op.drop_column("stores", "carrier_codes")
     op.drop_index("ix_orders_unconfirmed_shipments", table_name="orders")
     for column in (
         "platform_ship_confirmed_at",
-        "snapshot_hash",
         "urged_at",
         "platform_buyer_id",
         "buyer_memo",

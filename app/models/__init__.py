@@ -5,7 +5,7 @@ from app.models.audit import AuditEntry
 from app.models.event import Event
 from app.models.idempotency import IdempotencyRecord
 from app.models.inventory import Reservation, StockMovement, Stocktake, StocktakeLine
-from app.models.marketplace import MarketplaceUnmapped, SkuPlatformRef
+from app.models.marketplace import MarketplaceUnmapped, OrderSnapshot, SkuPlatformRef
 from app.models.order import DispatchBoardCount, Order, OrderLine, TrackingEvent
 from app.models.sku import Sku, StockLevel
 from app.models.store import Store, StoreTarget, StoreTraffic
@@ -19,6 +19,7 @@ __all__ = [
     "MarketplaceUnmapped",
     "Order",
     "OrderLine",
+    "OrderSnapshot",
     "Reservation",
     "Sku",
     "SkuPlatformRef",

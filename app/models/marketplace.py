@@ -74,3 +74,14 @@ class MarketplaceUnmapped(SQLModel, table=True):
     )
     created_at: datetime | None = Field(default=None, sa_column=created_at_column())
     updated_at: datetime | None = Field(default=None, sa_column=created_at_column())
+
+
+class OrderSnapshot(SQLModel, table=True):
+    """The hash of the last snapshot applied to an order (an unchanged one is a no-op)."""
+
+    __tablename__ = "order_snapshots"
+
+    order_id: int = Field(
+        sa_column=sa.Column(sa.BigInteger, sa.ForeignKey("orders.id"), primary_key=True)
+    )
+    hash: str = Field(sa_column=sa.Column(sa.Text, nullable=False))

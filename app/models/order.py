@@ -165,14 +165,13 @@ class Order(SQLModel, table=True):
     )
     # Marketplace sync (migration 0012): a refund in progress on the platform holds the order
     # apart from ``refund_pending`` (open refund tickets); the last applied snapshot's hash
-    # makes an unchanged snapshot a no-op.
+    # (order_snapshots) makes an unchanged snapshot a no-op.
     platform_refund_pending: bool = Field(
         default=False, sa_column=sa.Column(sa.Boolean, nullable=False, server_default="false")
     )
     buyer_memo: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
     platform_buyer_id: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
     urged_at: datetime | None = Field(default=None, sa_column=_ts())
-    snapshot_hash: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
     platform_ship_confirmed_at: datetime | None = Field(default=None, sa_column=_ts())
     # Hash of the intake body: a retried intake with the same content is the same order.
     content_hash: str = Field(sa_column=sa.Column(sa.Text, nullable=False))

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
@@ -192,3 +193,17 @@ async def test_warehouse_cannot_sync(api: Api) -> None:
     warehouse = await api.key("warehouse", [store["id"]])
     url = f"/v1/orders/by-external/{store['id']}/{unique('PDD')}"
     assert_problem(await api.client.put(url, json=snapshot("X"), headers=warehouse), 403)
+
+
+async def test_parallel_snapshots_of_one_new_order(api: Api, app: Any) -> None:
+    """The same new order sent twice at once: one creates it, the other finds it."""
+    store = await api.store("pdd")
+    sku = await stocked_sku(api, store["id"], 10)
+    url = f"/v1/orders/by-external/{store['id']}/{unique('PDD')}"
+    body = snapshot(sku["sku_code"])
+    answers = await asyncio.gather(
+        *(api.client.put(url, json=body, headers=ADMIN) for _ in range(4))
+    )
+    assert sorted(r.status_code for r in answers) == [200, 200, 200, 201], [r.text for r in answers]
+    assert len({r.json()["id"] for r in answers}) == 1
+    assert (await _events(app, answers[0].json()["id"])).count("order.created") == 1

@@ -60,9 +60,10 @@ def snapshot_digest(snap: _SnapshotFields) -> str:
 
 
 _KNOWN = """
-    SELECT o.id, o.store_id, o.external_id, o.snapshot_hash
+    SELECT o.id, o.store_id, o.external_id, h.hash
       FROM unnest($1::bigint[], $2::text[]) AS k(store_id, external_id)
       JOIN orders o ON o.store_id = k.store_id AND o.external_id = k.external_id
+      LEFT JOIN order_snapshots h ON h.order_id = o.id
 """
 
 
@@ -74,7 +75,7 @@ async def known(
         return {}
     con = await driver(session)
     rows = await con.fetch(_KNOWN, [k[0] for k in keys], [k[1] for k in keys])
-    return {(r["store_id"], r["external_id"]): (r["id"], r["snapshot_hash"]) for r in rows}
+    return {(r["store_id"], r["external_id"]): (r["id"], r["hash"]) for r in rows}
 
 
 def _order_create(item: SnapItem) -> dict[str, Any]:
@@ -337,11 +338,17 @@ async def _ship_elsewhere(
     )
 
 
+_HASHES = """
+    INSERT INTO order_snapshots (order_id, hash)
+    SELECT * FROM unnest($1::bigint[], $2::text[])
+    ON CONFLICT (order_id) DO UPDATE SET hash = excluded.hash
+"""
 _EXTRAS = """
-    UPDATE orders o SET snapshot_hash = v.h, buyer_memo = coalesce(v.m, o.buyer_memo),
+    UPDATE orders o SET buyer_memo = coalesce(v.m, o.buyer_memo),
            platform_buyer_id = coalesce(v.b, o.platform_buyer_id)
-      FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[]) AS v(id, h, m, b)
-     WHERE o.id = v.id
+      FROM unnest($1::bigint[], $2::text[], $3::text[]) AS v(id, m, b)
+     WHERE o.id = v.id AND (o.buyer_memo IS DISTINCT FROM coalesce(v.m, o.buyer_memo)
+           OR o.platform_buyer_id IS DISTINCT FROM coalesce(v.b, o.platform_buyer_id))
 """
 
 
@@ -352,13 +359,18 @@ async def _store_extras(
     if not done:
         return
     con = await driver(session)
-    await con.execute(
-        _EXTRAS,
-        [o for _, o in done],
-        [i.digest for i, _ in done],
-        [i.snap.buyer_memo for i, _ in done],
-        [i.snap.buyer.platform_buyer_id for i, _ in done],
-    )
+    last = {o: i.digest for i, o in done}  # one order twice in a batch: its last snapshot
+    await con.execute(_HASHES, list(last), list(last.values()))
+    # Only orders with a memo or a buyer id are touched (the wide order row is costly).
+    extras = [
+        (o, i.snap.buyer_memo, i.snap.buyer.platform_buyer_id)
+        for i, o in done
+        if i.snap.buyer_memo is not None or i.snap.buyer.platform_buyer_id is not None
+    ]
+    if extras:
+        await con.execute(
+            _EXTRAS, [e[0] for e in extras], [e[1] for e in extras], [e[2] for e in extras]
+        )
     for item, order_id in done:
         if item.snap.urged_at is not None:
             await hooks.shipping_urged(session, order_id, min(item.snap.urged_at, now))
