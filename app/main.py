@@ -28,6 +28,8 @@ from app.routers import (
     dispatch_board,
     events,
     low_stock,
+    marketplace,
+    order_snapshots,
     orders,
     pick_list,
     promotions,
@@ -202,6 +204,8 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         api_keys,
         audit,
         admin,
+        order_snapshots,
+        marketplace,
     ):
         app.include_router(module.router)
     _add_problem_schema(app)

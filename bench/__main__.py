@@ -11,7 +11,15 @@ import sys
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 
-from bench import dispatch_board, intake, promotions, reports, reservations, tickets
+from bench import (
+    dispatch_board,
+    intake,
+    marketplace,
+    promotions,
+    reports,
+    reservations,
+    tickets,
+)
 from bench.common import (
     Options,
     Report,
@@ -33,6 +41,7 @@ SCENARIOS: dict[str, Scenario] = {
     promotions.NAME: promotions.run,
     reports.NAME: reports.run,
     reports.INTAKE: reports.run_intake,
+    marketplace.NAME: marketplace.run,
 }
 # Names that stand for several scenarios.
 GROUPS: dict[str, tuple[str, ...]] = {intake.NAME: intake.SCENARIOS}

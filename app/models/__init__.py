@@ -5,6 +5,7 @@ from app.models.audit import AuditEntry
 from app.models.event import Event
 from app.models.idempotency import IdempotencyRecord
 from app.models.inventory import Reservation, StockMovement, Stocktake, StocktakeLine
+from app.models.marketplace import MarketplaceUnmapped, OrderSnapshot, SkuPlatformRef
 from app.models.order import DispatchBoardCount, Order, OrderLine, TrackingEvent
 from app.models.promotion import (
     OrderPromotion,
@@ -25,6 +26,7 @@ __all__ = [
     "DispatchBoardCount",
     "Event",
     "IdempotencyRecord",
+    "MarketplaceUnmapped",
     "Order",
     "OrderLine",
     "OrderPromotion",
@@ -34,8 +36,10 @@ __all__ = [
     "PromotionSpend",
     "ReportDay",
     "ReportDayBuyer",
+    "OrderSnapshot",
     "Reservation",
     "Sku",
+    "SkuPlatformRef",
     "StockLevel",
     "StockMovement",
     "Stocktake",

@@ -90,6 +90,15 @@ class Order(SQLModel, table=True):
             "shipped_at",
             postgresql_where=sa.text("status IN ('shipped', 'delivered')"),
         ),
+        # Ship-back (marketplace sync): shipments not yet confirmed to the platform.
+        sa.Index(
+            "ix_orders_unconfirmed_shipments",
+            "store_id",
+            "id",
+            postgresql_where=sa.text(
+                "tracking_number IS NOT NULL AND platform_ship_confirmed_at IS NULL"
+            ),
+        ),
     )
 
     id: int | None = Field(default=None, sa_column=id_column())
@@ -163,6 +172,16 @@ class Order(SQLModel, table=True):
     fake_shipment_risk: bool = Field(
         default=False, sa_column=sa.Column(sa.Boolean, nullable=False, server_default="false")
     )
+    # Marketplace sync (migration 0012): a refund in progress on the platform holds the order
+    # apart from ``refund_pending`` (open refund tickets); the last applied snapshot's hash
+    # (order_snapshots) makes an unchanged snapshot a no-op.
+    platform_refund_pending: bool = Field(
+        default=False, sa_column=sa.Column(sa.Boolean, nullable=False, server_default="false")
+    )
+    buyer_memo: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
+    platform_buyer_id: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
+    urged_at: datetime | None = Field(default=None, sa_column=_ts())
+    platform_ship_confirmed_at: datetime | None = Field(default=None, sa_column=_ts())
     # Hash of the intake body: a retried intake with the same content is the same order.
     content_hash: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
     version: int = Field(default=1, sa_column=sa.Column(sa.Integer, nullable=False))

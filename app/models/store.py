@@ -51,6 +51,11 @@ class Store(SQLModel, table=True):
     service_end_minute: int = Field(
         default=1380, sa_column=sa.Column(sa.Integer, nullable=False, server_default="1380")
     )
+    # Ship-back (marketplace sync): {platform: {carrier: the platform's carrier code}}.
+    carrier_codes: dict[str, Any] = Field(
+        default_factory=dict,
+        sa_column=sa.Column(pg.JSONB, nullable=False, server_default=sa.text("'{}'::jsonb")),
+    )
     version: int = Field(default=1, sa_column=sa.Column(sa.Integer, nullable=False))
     created_at: datetime | None = Field(default=None, sa_column=created_at_column())
     updated_at: datetime | None = Field(default=None, sa_column=created_at_column())

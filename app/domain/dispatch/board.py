@@ -136,13 +136,14 @@ _NOT_URGENT = (
 # Pickable: can ship now (lifecycle.ship): allocated, no hold, no refund, group formed.
 _PICKABLE = (
     "o.allocation = 'full' AND NOT o.on_hold AND NOT o.refund_pending "
-    "AND o.dispatch_deadline IS NOT NULL"
+    "AND NOT o.platform_refund_pending AND o.dispatch_deadline IS NOT NULL"
 )
 _PICK_URGENT = "(o.urgent OR o.allocation <> 'full') AND o.urgent"
 _PICK_NOT_URGENT = "NOT o.urgent"
 _COLUMNS = (
     "o.id, o.store_id, o.external_id, o.status, o.allocation, o.placed_at, o.clock_started_at, "
-    "o.dispatch_deadline, o.at_risk_at, o.total, o.penalty, o.on_hold, o.refund_pending, "
+    "o.dispatch_deadline, o.at_risk_at, o.total, o.penalty, o.on_hold, "
+    "(o.refund_pending OR o.platform_refund_pending) AS refund_pending, "
     "o.urgent, o.shipped_at, o.picked_up_at, o.shipped_late, o.tracking_pattern_mismatch, "
     "o.fake_shipment_risk"
 )

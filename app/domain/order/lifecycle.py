@@ -147,7 +147,8 @@ async def ship(
         return  # before If-Match: the retry carries the version the first request changed
     _check_version(row, if_match)
     _require("ship", row)
-    if row.on_hold or row.refund_pending:
+    # platform_refund_pending: a refund in progress on the marketplace (marketplace sync).
+    if row.on_hold or row.refund_pending or row.platform_refund_pending:
         raise Conflict("order_on_hold", "The order is on hold or has a refund pending.")
     if row.group_buy and row.group_formed_at is None:
         raise Conflict("group_not_formed", "The group has not formed yet; it cannot ship.")

@@ -58,7 +58,8 @@ def facts(o: Any) -> rules.OrderFacts:
         total=o.total,
         penalty=o.penalty,
         on_hold=o.on_hold,
-        refund_pending=o.refund_pending,
+        # Open refund tickets, or a refund in progress on the platform (marketplace sync).
+        refund_pending=o.refund_pending or getattr(o, "platform_refund_pending", False),
         urgent=o.urgent,
         shipped_at=o.shipped_at,
         picked_up_at=o.picked_up_at,

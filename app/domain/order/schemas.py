@@ -27,7 +27,8 @@ Carrier = Literal["SF", "ZTO", "YTO", "STO", "YD", "JT", "EMS", "JD", "DBL", "OT
 assert set(Carrier.__args__) == set(CARRIERS)  # type: ignore[attr-defined]
 
 ExternalId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
-Phone = Annotated[str, Field(min_length=3, max_length=32, pattern=r"^\+?[0-9 -]{3,32}$")]
+# Marketplaces give masked phones ("138****5521"): `*` is accepted (marketplace sync).
+Phone = Annotated[str, Field(min_length=3, max_length=32, pattern=r"^\+?[0-9* -]{3,32}$")]
 
 
 class Buyer(BaseModel):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -22,6 +23,18 @@ class SkuStatus(StrEnum):
     DELISTED = "delisted"
 
 
+class PlatformRef(BaseModel):
+    """A marketplace's own SKU id for this SKU (marketplace sync maps lines by it when the
+    seller code is missing); unique per store + platform + sku_id."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    platform: Literal["pdd", "taobao", "douyin", "jd"]
+    sku_id: str = Field(
+        min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$", examples=["1158836420275"]
+    )
+
+
 class _SkuFields(BaseModel):
     floor_price: NonNegativeMoney | None = Field(
         default=None, description="Lowest allowed selling price (default: cost_price)."
@@ -31,6 +44,11 @@ class _SkuFields(BaseModel):
     low_stock_threshold: JsonInt | None = Field(default=None, ge=0, le=10_000_000)
     lead_time_days: JsonInt | None = Field(default=None, ge=0, le=365)
     safety_days: JsonInt | None = Field(default=None, ge=0, le=365)
+    platform_refs: list[PlatformRef] | None = Field(
+        default=None,
+        max_length=50,
+        description="Marketplace SKU ids (marketplace sync); on PATCH the list replaces them.",
+    )
 
 
 class SkuCreate(_SkuFields):
@@ -112,6 +130,7 @@ class SkuPublic(BaseModel):
     velocity_class: VelocityClass
     avg_daily_sales: Decimal = Field(examples=["2.1429"])
     stock: StockSummary
+    platform_refs: list[PlatformRef] = Field(default_factory=list)
     version: int
     created_at: datetime
     updated_at: datetime

@@ -15,8 +15,16 @@ from app.domain import audit
 from app.domain.errors import Conflict, PreconditionFailed, RuleViolation, not_found
 from app.domain.events import service as events
 from app.domain.inventory import levels, rules
+from app.domain.marketplace import sku_refs
 from app.domain.promotion import service as promotion_floors
-from app.domain.sku.schemas import SkuCreate, SkuPublic, SkuStatus, SkuUpdate, StockSummary
+from app.domain.sku.schemas import (
+    PlatformRef,
+    SkuCreate,
+    SkuPublic,
+    SkuStatus,
+    SkuUpdate,
+    StockSummary,
+)
 from app.domain.store import service as stores
 from app.domain.store import zones
 from app.models import Sku, StockLevel
@@ -85,6 +93,9 @@ async def read_models(session: AsyncSession, skus: list[Sku], now: datetime) -> 
         to_public(s, *balances.get(s.id, (0, 0)), shipped.get(s.id, 0))  # type: ignore[arg-type]
         for s in skus
     ]
+    refs = await sku_refs.refs_of(session, ids)
+    for p in public:
+        p.platform_refs = [PlatformRef(**r) for r in refs.get(p.id, [])]
     return await zones.in_store_time(session, public)
 
 
@@ -101,7 +112,7 @@ async def get_visible(
 async def create(session: AsyncSession, principal: Principal, data: SkuCreate) -> Sku:
     """Create a SKU with an empty stock balance; ``409 duplicate_sku`` if the code is taken."""
     await stores.get_visible(session, principal, data.store_id)
-    values = data.model_dump(exclude_none=True)
+    values = data.model_dump(exclude_none=True, exclude={"platform_refs"})
     row = (
         await session.execute(
             pg_insert(_skus)
@@ -113,6 +124,10 @@ async def create(session: AsyncSession, principal: Principal, data: SkuCreate) -
     if row is None:
         raise Conflict(
             "duplicate_sku", f"SKU code '{data.sku_code}' already exists in store {data.store_id}."
+        )
+    if data.platform_refs:
+        await sku_refs.set_refs(
+            session, data.store_id, row.id, [r.model_dump() for r in data.platform_refs]
         )
     # A new SKU is born empty: nothing to notify about until it has had stock.
     await session.execute(
@@ -153,7 +168,11 @@ async def update(
         raise PreconditionFailed(
             "version_mismatch", f"SKU is at version {sku.version}, not {if_match}."
         )
-    changes: dict[str, Any] = data.model_dump(exclude_unset=True)
+    changes: dict[str, Any] = data.model_dump(exclude_unset=True, exclude={"platform_refs"})
+    if data.platform_refs is not None:
+        await sku_refs.set_refs(
+            session, sku.store_id, sku_id, [r.model_dump() for r in data.platform_refs]
+        )
     for field in ("sku_code", "title", "price", "status"):
         if field in changes and changes[field] is None:
             raise RuleViolation(

@@ -6,7 +6,7 @@ import re
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -38,6 +38,20 @@ def _rate(value: Any) -> Any:
     if isinstance(value, float | bool):
         raise ValueError("rate must be a decimal string like '0.10'")
     return value
+
+
+CarrierName = Literal["SF", "ZTO", "YTO", "STO", "YD", "JT", "EMS", "JD", "DBL", "OTHER"]
+SyncPlatform = Literal["pdd", "taobao", "douyin", "jd"]
+CarrierCode = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f]+$")]
+CarrierCodes = Annotated[
+    dict[SyncPlatform, dict[CarrierName, CarrierCode]],
+    Field(
+        description="Marketplace sync ship-back: the platform's carrier code for each of our "
+        "carriers (PDD logistics_id, Taobao/Douyin company_code, JD logiCoprId), from the "
+        "platform's company-list API. A PATCH replaces the map of each platform it names.",
+        examples=[{"pdd": {"ZTO": "115", "SF": "44"}, "taobao": {"ZTO": "ZTO"}}],
+    ),
+]
 
 
 class LatePenaltyIn(BaseModel):
@@ -197,6 +211,7 @@ class StoreCreate(BaseModel):
     timezone: str = "Asia/Shanghai"
     dispatch_policy: DispatchPolicyIn | None = None
     service_hours: ServiceHoursIn | None = None
+    carrier_codes: CarrierCodes | None = None
 
     _check_tz = field_validator("timezone")(_timezone)
 
@@ -216,6 +231,7 @@ class StoreUpdate(BaseModel):
     timezone: str | None = None
     dispatch_policy: DispatchPolicyIn | None = None
     service_hours: ServiceHoursIn | None = None
+    carrier_codes: CarrierCodes | None = None
     reset_dispatch_policy: bool = Field(
         default=False,
         strict=True,
@@ -238,6 +254,9 @@ class StorePublic(BaseModel):
     timezone: str
     dispatch_policy: DispatchPolicyOut
     service_hours: ServiceHoursOut
+    carrier_codes: dict[str, dict[str, str]] = Field(
+        default_factory=dict, description="Ship-back carrier codes per platform."
+    )
     version: int
     created_at: datetime
     updated_at: datetime

@@ -46,6 +46,7 @@ def to_public(store: Store) -> StorePublic:
             start=format_hhmm(store.service_start_minute),
             end=format_hhmm(store.service_end_minute),
         ),
+        carrier_codes=store.carrier_codes or {},
         version=store.version,
         created_at=store.created_at,
         updated_at=store.updated_at,
@@ -108,6 +109,7 @@ async def create(session: AsyncSession, principal: Principal, data: StoreCreate)
                 platform=data.platform.value,
                 timezone=data.timezone,
                 dispatch_policy=overrides,
+                carrier_codes=data.carrier_codes or {},
                 version=1,
                 **_service_hours(data.service_hours),
             )
@@ -160,6 +162,8 @@ async def update(
         "version": store.version + 1,
         "updated_at": sa.func.now(),
     }
+    if data.carrier_codes is not None:
+        values["carrier_codes"] = {**(store.carrier_codes or {}), **data.carrier_codes}
     if data.name is not None:
         values["name"] = data.name
     if data.timezone is not None:

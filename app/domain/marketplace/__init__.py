@@ -1,0 +1,1 @@
+"""Marketplace sync: platform payload adapters, canonical snapshots, review queue, ship-back."""
