@@ -22,9 +22,9 @@ from app import dberrors, idempotency
 from app.domain.clock import Clock
 from app.domain.dispatch.sweep import compact_board, sweep_orders
 from app.domain.inventory.sweep import refresh_all_thresholds
-from app.domain.ticket.sweep import sweep_tickets
 from app.domain.promotion.calendar import sweep as sweep_promotions
 from app.domain.report.compaction import compact as compact_reports
+from app.domain.ticket.sweep import sweep_tickets
 
 logger = logging.getLogger("storeops.worker")
 
