@@ -458,9 +458,10 @@ async def read_models(
 
 PERFORMANCE_SQL = """
 WITH used AS (
-    SELECT o.id, o.total, o.paid_at
+    SELECT o.id, o.total - o.refunded_amount AS total, o.paid_at
       FROM order_promotions op JOIN orders o ON o.id = op.order_id
      WHERE op.promotion_id = :p AND o.status <> 'cancelled' AND o.paid_at IS NOT NULL
+       AND (o.refunded_amount < o.total OR o.total = 0)
 )
 SELECT (SELECT count(*) FROM used) AS orders,
        (SELECT coalesce(sum(l.quantity), 0) FROM order_lines l JOIN used u ON u.id = l.order_id)
@@ -468,12 +469,15 @@ SELECT (SELECT count(*) FROM used) AS orders,
        (SELECT coalesce(sum(total), 0) FROM used) AS gmv,
        (SELECT coalesce(sum(op.amount), 0) FROM order_promotions op
           JOIN orders o ON o.id = op.order_id
-         WHERE op.promotion_id = :p AND o.status <> 'cancelled' AND op.returned_at IS NULL)
+         WHERE op.promotion_id = :p AND o.status <> 'cancelled' AND op.returned_at IS NULL
+           AND (o.refunded_amount < o.total OR o.total = 0))
            AS discount_cost,
        (SELECT coalesce(sum(amount), 0) FROM promotion_spend WHERE promotion_id = :p)
            AS ad_spend
 """
-"""``gmv``: paid totals of the orders that used the promotion (the one place it is computed)."""
+"""``gmv``: paid totals, net of refunds, of the orders that used the promotion (the one place it
+is computed). A cancelled or fully refunded order counts nowhere: not in ``orders``, ``units``,
+``gmv`` nor ``discount_cost``."""
 
 
 async def performance(

@@ -3,7 +3,8 @@
 The sum refunded never exceeds the paid total: one conditional ``UPDATE`` adds the amount only
 while ``refunded_amount + amount <= total`` (the row lock makes parallel refunds queue, and
 PostgreSQL re-checks the condition on the row each one finds), and a CHECK backs it up.
-Later hooks (daily-report rollups, promotion usage give-back) belong here too.
+The refund is counted in the daily report of the day it is made, and a full refund gives the
+order's coupon uses and promotion budget back (its promotions' limits).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.errors import RuleViolation
 from app.domain.events import service as events
+from app.domain.promotion import limits as promotion_limits
+from app.domain.report import rollup
 
 _ADD = sa.text(
     "UPDATE orders SET refunded_amount = refunded_amount + :amount, version = version + 1, "
@@ -97,4 +100,7 @@ async def record_refund(
             "full": refund.is_full,
         },
     )
+    await rollup.record_refund(session, row.store_id, at, amount)
+    if refund.is_full:
+        await promotion_limits.give_back(session, row.id)
     return refund

@@ -13,6 +13,7 @@ from app.domain.errors import Conflict, RuleViolation
 from app.domain.events import service as events
 from app.domain.inventory import ledger
 from app.domain.order import lifecycle
+from app.domain.report import rollup
 from app.domain.ticket import refunds, rules
 from app.domain.ticket import repository as repo
 from app.domain.ticket.rules import Author, TicketStatus, TicketType
@@ -118,6 +119,7 @@ async def resolve(
         ),
         dedupe_key=rules.dedupe_key(row.id, f"resolved:{row.reopen_count}"),
     )
+    await rollup.record_ticket_resolved(session, row.store_id, now, now <= row.resolution_due)
     await audit_change(session, principal, row, "ticket.resolved", data.model_dump(mode="json"))
 
 

@@ -22,6 +22,7 @@ from app.auth import Principal
 from app.domain import audit
 from app.domain.errors import Conflict, PreconditionFailed, RuleViolation, not_found
 from app.domain.events import service as events
+from app.domain.report import rollup
 from app.domain.store import zones
 from app.domain.ticket import repository as repo
 from app.domain.ticket import rules
@@ -161,6 +162,7 @@ async def create(
         ),
         dedupe_key=rules.dedupe_key(ticket_id, "created"),
     )
+    await rollup.record_ticket_opened(session, row.store_id, row.opened_at)
     await audit_change(session, principal, row, "ticket.created", {"external_id": data.external_id})
     return Created(ticket_id, True)
 
