@@ -32,7 +32,6 @@ PlatformStatus = Literal[
     "cancelled",
 ]
 Platform = Literal["pdd", "taobao", "douyin", "jd"]
-PlatformBuyerId = Annotated[str, Field(min_length=1, max_length=200, pattern=NO_NUL)]
 
 _EXAMPLE: dict[str, Any] = {
     "platform_status": "awaiting_shipment",
@@ -55,11 +54,8 @@ _EXAMPLE: dict[str, Any] = {
 
 
 class SnapshotBuyer(Buyer):
-    """The buyer as the platform gives it (masked or encrypted values stored as given)."""
-
-    platform_buyer_id: PlatformBuyerId | None = Field(
-        default=None, description="The platform's buyer id (Taobao buyer_open_uid, …)."
-    )
+    """The buyer as the platform gives it (masked or encrypted values stored as given), with
+    the platform's buyer id where it has one (``platform_buyer_id``, on every order body)."""
 
 
 class ShipmentIn(BaseModel):

@@ -88,7 +88,7 @@ def _order_create(item: SnapItem) -> dict[str, Any]:
         "external_id": item.external_id,
         "placed_at": s.placed_at,
         "paid_at": s.paid_at,
-        "buyer": s.buyer.model_dump(exclude={"platform_buyer_id"}),
+        "buyer": s.buyer.model_dump(exclude_none=True),
         "items": [
             {"sku_code": i.sku_code, "quantity": i.quantity, "unit_price": i.unit_price}
             if i.sku_code is not None

@@ -59,7 +59,8 @@ def content_hash(data: OrderCreate) -> str:
         data.external_id,
         _instant(data.placed_at),
         _instant(data.paid_at),
-        (b.name, b.phone, b.province, b.city, b.address),
+        (b.name, b.phone, b.province, b.city, b.address)
+        + (() if b.platform_buyer_id is None else (b.platform_buyer_id,)),
         [(i.sku_code, i.sku_id, i.quantity, str(i.unit_price)) for i in data.items],
         str(data.shipping_fee),
         str(data.discount),
@@ -302,7 +303,7 @@ async def take(
     )
     digest = content_hash(data)
     status = Status.PENDING_PAYMENT if data.paid_at is None else Status.AWAITING_SHIPMENT
-    buyer = data.buyer.model_dump()
+    buyer = data.buyer.model_dump(exclude_none=True)
     order_row = (
         data.store_id,
         data.external_id,

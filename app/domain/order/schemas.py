@@ -31,6 +31,9 @@ ExternalId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-
 Phone = Annotated[str, Field(min_length=3, max_length=32, pattern=r"^\+?[0-9* -]{3,32}$")]
 
 
+PlatformBuyerId = Annotated[str, Field(min_length=1, max_length=200, pattern=NO_NUL)]
+
+
 class Buyer(BaseModel):
     """The buyer and the shipping address."""
 
@@ -41,6 +44,12 @@ class Buyer(BaseModel):
     province: Text
     city: Text
     address: Annotated[str, Field(min_length=1, max_length=500, pattern=r"^[^\x00]*$")]
+    platform_buyer_id: PlatformBuyerId | None = Field(
+        default=None,
+        description="The marketplace's own buyer id (Taobao buyer_open_uid, Douyin open id, "
+        "…). When given, per-buyer coupon limits count by it instead of the phone, which "
+        "platforms mask.",
+    )
 
 
 class ItemIn(BaseModel):
@@ -296,6 +305,9 @@ class BuyerOut(BaseModel):
     province: str
     city: str
     address: str
+    platform_buyer_id: str | None = Field(
+        default=None, description="The marketplace's buyer id, when the order carried one."
+    )
 
 
 class LineOut(BaseModel):

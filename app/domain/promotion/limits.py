@@ -24,9 +24,14 @@ SHARDS = 8
 
 
 def buyer_key(buyer: Any) -> str:
-    """Who a buyer is for per-buyer limits: their phone, digits only (the one place)."""
-    phone = buyer.phone if hasattr(buyer, "phone") else buyer["phone"]
-    return "phone:" + "".join(ch for ch in str(phone) if ch.isdigit())
+    """Who a buyer is for per-buyer limits (the one place): the marketplace's buyer id when
+    the order carries one (platforms mask phones: ``138****5521`` is many buyers), else the
+    phone, digits only."""
+    fields: dict[str, Any] = buyer if isinstance(buyer, dict) else vars(buyer)
+    platform_id = fields.get("platform_buyer_id")
+    if platform_id:
+        return "buyer:" + str(platform_id)
+    return "phone:" + "".join(ch for ch in str(fields.get("phone")) if ch.isdigit())
 
 
 def buyer_key_of_id(buyer_id: str) -> str:
