@@ -30,8 +30,8 @@ def buyer_key(buyer: Any) -> str:
 
 
 def buyer_key_of_id(buyer_id: str) -> str:
-    """The key of a quote's ``buyer_id`` (a phone number)."""
-    return "phone:" + "".join(ch for ch in buyer_id if ch.isdigit())
+    """The key of a quote's ``buyer_id`` (a phone number), through :func:`buyer_key`."""
+    return buyer_key({"phone": buyer_id})
 
 
 def _parts(total: int, n: int) -> list[int]:

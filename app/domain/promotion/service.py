@@ -21,7 +21,7 @@ from app.domain.promotion.rules import cents, money
 from app.domain.promotion.rules_report import grade, roi
 from app.domain.promotion.schemas import (
     RULES,
-    PromotionCreate,
+    PromotionCreateUnion,
     PromotionPublic,
     PromotionStatus,
     PromotionUpdate,
@@ -199,7 +199,7 @@ def _values_of(data: Any) -> dict[str, Any]:
 
 
 async def create(
-    session: AsyncSession, principal: Principal, data: PromotionCreate, now: datetime
+    session: AsyncSession, principal: Principal, data: PromotionCreateUnion, now: datetime
 ) -> Any:
     """Create a promotion: ``422`` for SKUs of another store or a floor breach, ``409`` for
     a coupon code a live coupon uses."""
