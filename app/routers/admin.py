@@ -22,6 +22,7 @@ router = APIRouter(prefix="/v1/admin", tags=["admin"], route_class=Transactional
                 "application/json": {
                     "example": {
                         "inventory": {"skus_checked": 1200, "thresholds_changed": 3},
+                        "promotions": {"started": 2, "ended": 1},
                         "housekeeping": {
                             "idempotency_keys_purged": 0,
                             "board_groups_compacted": 12,

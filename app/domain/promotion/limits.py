@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.domain.errors import Conflict, RuleViolation
 
 SHARDS = 8
+"""Counter rows per promotion at most; the claim's rotation ``(shard + r) % 8`` assumes 8."""
 
 
 def buyer_key(buyer: Any) -> str:
@@ -134,7 +135,7 @@ WITH c AS (
            SELECT promotion_id, shard FROM promotion_counters
             WHERE promotion_id = $1 AND coalesce(uses_left, 1) >= 1
               AND coalesce(budget_left, $3) >= $3
-            ORDER BY (shard + $6) % 64
+            ORDER BY (shard + $6) % 8
             LIMIT 1 FOR UPDATE SKIP LOCKED)
     RETURNING shard
 ), b AS (
@@ -177,7 +178,7 @@ async def claim(
     ``409 coupon_unavailable`` when a limit or the budget is reached (the caller's
     transaction then rolls back, and nothing is created)."""
     row = await con.fetchrow(
-        _CLAIM, promotion_id, order_id, amount, key, per_buyer_limit, random.randrange(64)
+        _CLAIM, promotion_id, order_id, amount, key, per_buyer_limit, random.randrange(SHARDS)
     )
     if per_buyer_limit is not None and row["uses"] is None:
         raise _unavailable(code, "per_buyer_limit")
