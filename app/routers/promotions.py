@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query
 
 from app.auth import Principal, Role, require
-from app.domain.promotion import pricing, service
+from app.domain.promotion import performance, pricing, service
 from app.domain.promotion.rules import Kind
 from app.domain.promotion.schemas import (
     PerformanceOut,
@@ -174,7 +174,7 @@ async def post_spend(
 ) -> SpendOut:
     """Ad spend of one day attributed to the promotion; a second post for the date replaces it."""
     ident = path_id(promotion_id, "promotion")
-    await service.put_spend(session, principal, ident, body.date, body.amount)
+    await performance.put_spend(session, principal, ident, body.date, body.amount)
     return SpendOut(promotion_id=ident, date=body.date, amount=body.amount)
 
 
@@ -188,7 +188,7 @@ async def get_performance(
 ) -> PerformanceOut:
     """Orders, units, GMV (paid totals of orders that used it), discount cost, ad spend,
     ROI and its grade (DOMAIN.md §5)."""
-    data: dict[str, Any] = await service.performance(
+    data: dict[str, Any] = await performance.performance(
         session, principal, path_id(promotion_id, "promotion")
     )
     return PerformanceOut(**data)
