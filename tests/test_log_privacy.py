@@ -135,6 +135,21 @@ def bodies(ids: dict[str, str]) -> dict[tuple[str, str], Any]:
             "store_ids": [ids["store"]],
         },
         ("POST", "/v1/webhooks/{webhook_id}/redeliver"): {"from_event_id": "1"},
+        ("POST", "/v1/promotions"): {
+            "store_id": ids["store"],
+            "name": f"{NAME} {ADDRESS}",
+            "kind": "coupon",
+            "code": unique("c")[:30],
+            "rules": {"amount": "1.00", "min_spend": "0"},
+            "starts_at": "2026-11-10T00:00:00+08:00",
+            "ends_at": "2026-11-20T00:00:00+08:00",
+        },
+        ("POST", "/v1/promotions/quote"): {
+            "store_id": ids["store"],
+            "items": [{"sku_id": ids["sku"], "quantity": 1}],
+            "buyer_id": PHONE,
+            "coupon_code": PHONE,
+        },
     }
 
 
@@ -146,6 +161,7 @@ def path_of(template: str, ids: dict[str, str]) -> str:
         "stocktake_id": ids["stocktake"],
         "key_id": ids["key_id"],
         "webhook_id": ids.get("webhook", "1"),
+        "promotion_id": ids["promotion"],
         "month": "2026-11",
         "day": "2026-11-11",
     }
@@ -178,7 +194,22 @@ async def seed(api: Api) -> tuple[dict[str, str], str]:
         headers={**ADMIN, "Idempotency-Key": uuid.uuid4().hex},
     )
     assert r.status_code == 201, r.text
+    made = await api.client.post(
+        "/v1/promotions",
+        json={
+            "store_id": store["id"],
+            "name": NAME,
+            "kind": "free_shipping",
+            "rules": {},
+            "starts_at": "2026-11-10T00:00:00+08:00",
+            "ends_at": "2026-11-20T00:00:00+08:00",
+        },
+        headers=ADMIN,
+    )
+    assert made.status_code == 201, made.text
+    promotion = made.json()["id"]
     ids = {
+        "promotion": promotion,
         "store": store["id"],
         "store_code": store["code"],
         "sku": sku["id"],

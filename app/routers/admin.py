@@ -23,6 +23,7 @@ router = APIRouter(prefix="/v1/admin", tags=["admin"], route_class=Transactional
                     "example": {
                         "inventory": {"skus_checked": 1200, "thresholds_changed": 3},
                         "tickets": {"escalated": 2, "sla_due_soon": 5, "sla_breached": 1},
+                        "promotions": {"started": 2, "ended": 1},
                         "housekeeping": {
                             "idempotency_keys_purged": 0,
                             "board_groups_compacted": 12,

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Path, Query
+from fastapi import APIRouter, Depends, Path, Query
 
 from app.auth import Principal, Role, require
-from app.domain.promotion import pricing, service
+from app.domain.promotion import performance, pricing, service
 from app.domain.promotion.rules import Kind
 from app.domain.promotion.schemas import (
-    CREATE_EXAMPLE,
     PerformanceOut,
     PromotionCreate,
     PromotionPublic,
@@ -50,9 +49,7 @@ PromotionId = Annotated[str, Path(description="Promotion id.", examples=["7"])]
     ),
 )
 async def create_promotion(
-    body: Annotated[
-        PromotionCreate, Body(openapi_examples={"threshold_off": {"value": CREATE_EXAMPLE}})
-    ],
+    body: PromotionCreate,
     principal: Writer,
     session: Session,
     clock: ClockDep,
@@ -61,7 +58,7 @@ async def create_promotion(
     """Create a promotion; refused (`422 below_floor_price`, naming the SKUs) if it could,
     alone or with promotions on at the same time, price a SKU under its floor."""
     now = clock.now()
-    row = await service.create(session, principal, body, now)
+    row = await service.create(session, principal, body.root, now)
     return (await service.read_models(session, [row], now))[0]
 
 
@@ -177,7 +174,7 @@ async def post_spend(
 ) -> SpendOut:
     """Ad spend of one day attributed to the promotion; a second post for the date replaces it."""
     ident = path_id(promotion_id, "promotion")
-    await service.put_spend(session, principal, ident, body.date, body.amount)
+    await performance.put_spend(session, principal, ident, body.date, body.amount)
     return SpendOut(promotion_id=ident, date=body.date, amount=body.amount)
 
 
@@ -191,7 +188,7 @@ async def get_performance(
 ) -> PerformanceOut:
     """Orders, units, GMV (paid totals of orders that used it), discount cost, ad spend,
     ROI and its grade (DOMAIN.md §5)."""
-    data: dict[str, Any] = await service.performance(
+    data: dict[str, Any] = await performance.performance(
         session, principal, path_id(promotion_id, "promotion")
     )
     return PerformanceOut(**data)

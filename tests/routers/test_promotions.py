@@ -537,3 +537,24 @@ async def test_bulk_intake_redeems_coupons_per_item(api: Api, clock: SettableClo
         await api.client.get(f"/v1/promotions/{coupon['id']}/performance", headers=ADMIN)
     ).json()
     assert perf["orders"] == 2
+
+
+async def test_retry_of_a_coupon_order_is_the_same_order(api: Api, clock: SettableClock) -> None:
+    clock.set(T0)
+    store, sku, coupon = await _coupon_store(api, usage_limit=1)
+    body = _order(store, sku, coupon_code="SAVE10")
+    first = await api.client.post("/v1/orders", json=body, headers=ADMIN)
+    assert first.status_code == 201, first.text
+    again = await api.client.post("/v1/orders", json=body, headers=ADMIN)  # coupon used up
+    assert again.status_code == 200, again.text
+    assert again.json()["id"] == first.json()["id"]
+    ended = await api.client.post(f"/v1/promotions/{coupon['id']}/end", headers=ADMIN)
+    assert ended.status_code == 200, ended.text
+    body["placed_at"] = "2026-11-21T10:00:00+08:00"  # the coupon was never on then
+    body["paid_at"] = "2026-11-21T10:01:00+08:00"
+    late = await api.client.post("/v1/orders", json=body, headers=ADMIN)
+    assert_problem(late, 409, "duplicate_order")
+    perf = (
+        await api.client.get(f"/v1/promotions/{coupon['id']}/performance", headers=ADMIN)
+    ).json()
+    assert perf["orders"] == 1

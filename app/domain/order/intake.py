@@ -270,19 +270,25 @@ async def take(
     if data.coupon_code is not None or data.promotion_ids:
         # Promotions (DOMAIN.md §5): the coupon's discount joins the order's; orders
         # without them never come here.
-        plan = await promo_pricing.plan_order(
-            con,
-            data.store_id,
-            store["timezone"],
-            [
-                (sku_id, i.quantity, i.unit_price)
-                for (sku_id, _), i in zip(skus, data.items, strict=True)
-            ],
-            data.discount,
-            data.coupon_code,
-            data.promotion_ids,
-            data.placed_at,
-        )
+        try:
+            plan = await promo_pricing.plan_order(
+                con,
+                data.store_id,
+                store["timezone"],
+                [
+                    (sku_id, i.quantity, i.unit_price)
+                    for (sku_id, _), i in zip(skus, data.items, strict=True)
+                ],
+                data.discount,
+                data.coupon_code,
+                data.promotion_ids,
+                data.placed_at,
+            )
+        except Conflict:
+            # A retry of an order taken when the coupon was still on is the same order.
+            if await _exists(con, data):
+                return await _existing(session, data, content_hash(data))
+            raise
         discount += plan.coupon_amount
     sums = rules.totals(
         [(i.quantity, i.unit_price) for i in data.items], discount, data.shipping_fee
@@ -522,6 +528,15 @@ async def _reserve_and_write_lines(
                     },
                 )
     return [r.reserved for r in got], allocation
+
+
+async def _exists(con: Any, data: OrderCreate) -> bool:
+    row = await con.fetchval(
+        "SELECT 1 FROM orders WHERE store_id = $1 AND external_id = $2",
+        data.store_id,
+        data.external_id,
+    )
+    return row is not None
 
 
 async def _existing(session: AsyncSession, data: OrderCreate, digest: str) -> Intake:

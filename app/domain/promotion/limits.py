@@ -3,8 +3,9 @@
 A promotion with a ``usage_limit`` or ``budget`` has its remainder split over up to
 ``SHARDS`` counter rows. A redemption takes one use (and its discount) from a random shard
 that still has room, skipping shards other orders hold (``SKIP LOCKED``), so parallel
-orders of one coupon rarely wait on each other; only when no free shard has room does it
-lock every shard in order and take from their sum (the slow, exact path). Per-buyer uses
+orders of one coupon rarely wait on each other; when every shard with room is busy it
+waits for one of them; only when no single shard has room does it lock every shard in
+order and take from their sum (the slow, exact path). Per-buyer uses
 are one row per (promotion, buyer), claimed with a conditional upsert. A cancelled or fully
 refunded order gives its uses and discount back (:func:`give_back`).
 """
@@ -20,7 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.errors import Conflict, RuleViolation
 
-SHARDS = 8
+SHARDS = 16
+"""Counter rows per promotion at most; the claims' rotation ``(shard + r) % 16`` assumes 16."""
 
 
 def buyer_key(buyer: Any) -> str:
@@ -35,8 +37,8 @@ def buyer_key(buyer: Any) -> str:
 
 
 def buyer_key_of_id(buyer_id: str) -> str:
-    """The key of a quote's ``buyer_id`` (a phone number)."""
-    return "phone:" + "".join(ch for ch in buyer_id if ch.isdigit())
+    """The key of a quote's ``buyer_id`` (a phone number), through :func:`buyer_key`."""
+    return buyer_key({"phone": buyer_id})
 
 
 def _parts(total: int, n: int) -> list[int]:
@@ -139,7 +141,7 @@ WITH c AS (
            SELECT promotion_id, shard FROM promotion_counters
             WHERE promotion_id = $1 AND coalesce(uses_left, 1) >= 1
               AND coalesce(budget_left, $3) >= $3
-            ORDER BY (shard + $6) % 64
+            ORDER BY (shard + $6) % 16
             LIMIT 1 FOR UPDATE SKIP LOCKED)
     RETURNING shard
 ), b AS (
@@ -153,6 +155,18 @@ WITH c AS (
     SELECT $2, $1, $3, (SELECT shard FROM c), $4, true
 )
 SELECT (SELECT shard FROM c) AS shard, (SELECT uses FROM b) AS uses
+"""
+# Every shard with room was busy: wait for one (after the wait PostgreSQL checks the row
+# again and moves on to the next one with room).
+_CLAIM_WAIT = """
+UPDATE promotion_counters SET uses_left = uses_left - 1, budget_left = budget_left - $2
+ WHERE (promotion_id, shard) = (
+       SELECT promotion_id, shard FROM promotion_counters
+        WHERE promotion_id = $1 AND coalesce(uses_left, 1) >= 1
+          AND coalesce(budget_left, $2) >= $2
+        ORDER BY (shard + $3) % 16
+        LIMIT 1 FOR UPDATE)
+RETURNING shard
 """
 # The exact path: every shard locked in order, the use taken from their sum.
 _CLAIM_LOCKED = """
@@ -182,12 +196,15 @@ async def claim(
     ``409 coupon_unavailable`` when a limit or the budget is reached (the caller's
     transaction then rolls back, and nothing is created)."""
     row = await con.fetchrow(
-        _CLAIM, promotion_id, order_id, amount, key, per_buyer_limit, random.randrange(64)
+        _CLAIM, promotion_id, order_id, amount, key, per_buyer_limit, random.randrange(SHARDS)
     )
     if per_buyer_limit is not None and row["uses"] is None:
         raise _unavailable(code, "per_buyer_limit")
     if counted and row["shard"] is None:
-        shard = await _claim_locked(con, promotion_id, amount)
+        shard = await con.fetchval(_CLAIM_WAIT, promotion_id, amount, random.randrange(SHARDS))
+        if shard is None:
+            # No single shard has room: the budget may still, summed over the shards.
+            shard = await _claim_locked(con, promotion_id, amount)
         if shard is None:
             raise _unavailable(code, "exhausted")
         await con.execute(

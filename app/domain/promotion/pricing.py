@@ -165,19 +165,22 @@ class OrderPromotions:
         return out
 
 
+# The order's promotions (those it names, and the coupon by code) and its SKUs' prices and
+# floors, in one round trip: the SKU arrays on every row, one row with null promotion
+# columns when no promotion matched.
 _ORDER_PROMOTIONS = """
-SELECT p.*, EXISTS (SELECT 1 FROM promotion_counters c WHERE c.promotion_id = p.id) AS counted
-  FROM promotions p
- WHERE p.store_id = $1
+SELECT k.cart_skus, k.cart_prices, k.cart_floors, p.*,
+       EXISTS (SELECT 1 FROM promotion_counters c WHERE c.promotion_id = p.id) AS counted
+  FROM (SELECT array_agg(id) AS cart_skus, array_agg(price) AS cart_prices,
+               array_agg(coalesce(floor_price, cost_price)) AS cart_floors
+          FROM skus WHERE id = ANY($5::bigint[])) k
+  LEFT JOIN promotions p
+    ON p.store_id = $1
    AND (p.id = ANY($2::bigint[])
         OR (p.kind = 'coupon' AND p.code = $3 AND p.starts_at <= $4 AND p.ends_at > $4
             AND (p.ended_at IS NULL OR p.ended_at > $4)))
  ORDER BY p.id
 """
-_SKU_PRICES = (
-    "SELECT id, price, coalesce(floor_price, cost_price) AS floor FROM skus "
-    "WHERE id = ANY($1::bigint[])"
-)
 
 
 async def plan_order(
@@ -194,7 +197,25 @@ async def plan_order(
     quantity, charged unit price), priced by the engine; ``409 coupon_unavailable`` for a
     coupon unknown, not on at ``at``, or whose ``min_spend`` is not met."""
     tz = zones.zone(tz_name)
-    rows = await con.fetch(_ORDER_PROMOTIONS, store_id, promotion_ids or [], coupon_code, at)
+    found = await con.fetch(
+        _ORDER_PROMOTIONS,
+        store_id,
+        promotion_ids or [],
+        coupon_code,
+        at,
+        sorted({s for s, _, _ in lines}),
+    )
+    first = found[0]
+    floors = {
+        sku: (cents(price), None if floor is None else cents(floor))
+        for sku, price, floor in zip(
+            first["cart_skus"] or [],
+            first["cart_prices"] or [],
+            first["cart_floors"] or [],
+            strict=True,
+        )
+    }
+    rows = [r for r in found if r["id"] is not None]
     plan = OrderPromotions()
     coupon_row = None
     if coupon_code is not None:
@@ -210,10 +231,6 @@ async def plan_order(
         )
         if coupon_row is None:
             raise Conflict("coupon_unavailable", f"Coupon '{coupon_code}' is not available.")
-    floors = {
-        r["id"]: (cents(r["price"]), None if r["floor"] is None else cents(r["floor"]))
-        for r in await con.fetch(_SKU_PRICES, sorted({s for s, _, _ in lines}))
-    }
     if coupon_row is not None:
         coupon = repository.to_engine(_Row(coupon_row), tz)
         # The coupon on what the buyer was charged: the order's own prices, less its

@@ -15,6 +15,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    RootModel,
     WithJsonSchema,
     field_validator,
     model_validator,
@@ -299,7 +300,7 @@ class CouponCreate(_Common):
     rules: CouponRules
 
 
-PromotionCreate = Annotated[
+PromotionCreateUnion = Annotated[
     PercentOffCreate
     | AmountOffCreate
     | ThresholdOffCreate
@@ -311,9 +312,7 @@ PromotionCreate = Annotated[
     | CouponCreate,
     Field(discriminator="kind"),
 ]
-"""A new promotion: ``rules`` validated by the schema of its ``kind``."""
-
-CREATE_EXAMPLE = {
+CREATE_EXAMPLE: dict[str, Any] = {
     "store_id": "1",
     "name": "双11 满减",
     "kind": "threshold_off",
@@ -323,6 +322,12 @@ CREATE_EXAMPLE = {
     "ends_at": "2026-11-12T00:00:00+08:00",
     "stackable": False,
 }
+
+
+class PromotionCreate(RootModel[PromotionCreateUnion]):
+    """A new promotion: ``rules`` validated by the schema of its ``kind``."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [CREATE_EXAMPLE]})
 
 
 class PromotionUpdate(BaseModel):
