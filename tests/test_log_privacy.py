@@ -150,6 +150,17 @@ def bodies(ids: dict[str, str]) -> dict[tuple[str, str], Any]:
             "buyer_id": PHONE,
             "coupon_code": PHONE,
         },
+        ("POST", "/v1/tickets"): {
+            "store_id": ids["store"],
+            "type": "inquiry",
+            "subject": f"地址 {ADDRESS}",
+            "body": f"电话 {PHONE}",
+            "customer": {"name": NAME, "contact": PHONE},
+        },
+        ("POST", "/v1/tickets/{ticket_id}/messages"): {"author": "agent", "body": PHONE},
+        ("POST", "/v1/tickets/{ticket_id}/assign"): {"agent": NAME},
+        ("PATCH", "/v1/tickets/{ticket_id}"): {"subject": f"{ADDRESS} {PHONE}"},
+        ("POST", "/v1/tickets/{ticket_id}/resolve"): {"outcome": "answered", "note": ADDRESS},
     }
 
 
@@ -159,6 +170,7 @@ def path_of(template: str, ids: dict[str, str]) -> str:
         "store_id": ids["store"],
         "sku_id": ids["sku"],
         "stocktake_id": ids["stocktake"],
+        "ticket_id": ids["ticket"],
         "key_id": ids["key_id"],
         "webhook_id": ids.get("webhook", "1"),
         "promotion_id": ids["promotion"],
@@ -189,6 +201,20 @@ async def seed(api: Api) -> tuple[dict[str, str], str]:
     assert r.status_code == 201, r.text
     stocktake = r.json()["id"]
     r = await api.client.post(
+        "/v1/tickets",
+        json={
+            "store_id": store["id"],
+            "order_id": order_id,
+            "type": "refund",
+            "subject": f"退款 {PHONE}",
+            "body": f"请寄到 {ADDRESS}，电话 {PHONE}",
+            "customer": {"name": NAME, "contact": PHONE},
+        },
+        headers=ADMIN,
+    )
+    assert r.status_code == 201, r.text
+    ticket = r.json()["id"]
+    r = await api.client.post(
         "/v1/api-keys",
         json={"name": unique("pii"), "role": "operator", "store_ids": [store["id"]]},
         headers={**ADMIN, "Idempotency-Key": uuid.uuid4().hex},
@@ -215,6 +241,7 @@ async def seed(api: Api) -> tuple[dict[str, str], str]:
         "sku": sku["id"],
         "order": order_id,
         "stocktake": stocktake,
+        "ticket": ticket,
         "key_id": r.json()["id"],
     }
     return ids, r.json()["secret"]

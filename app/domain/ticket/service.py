@@ -333,15 +333,18 @@ async def change(
 
 
 async def _dues(session: AsyncSession, row: Any, priority: Priority) -> dict[str, Any]:
-    """``priority`` and the due instants it gives the ticket."""
-    hours = (await repo.service_hours(session, [row.store_id]))[row.store_id]
-    return {
+    """``priority`` and the due instants it gives the ticket (the first-response due only
+    while no agent has answered)."""
+    values: dict[str, Any] = {
         "priority": priority.value,
-        "first_response_due": rules.first_response_due(row.opened_at, priority, hours),
         "resolution_due": rules.resolution_due(
             row.resolution_started_at, TicketType(row.type), priority
         ),
     }
+    if row.first_response_at is None:  # an answered ticket was judged by its old due
+        hours = (await repo.service_hours(session, [row.store_id]))[row.store_id]
+        values["first_response_due"] = rules.first_response_due(row.opened_at, priority, hours)
+    return values
 
 
 async def reopen(

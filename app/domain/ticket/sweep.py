@@ -30,7 +30,7 @@ Row = sa.Row[Any]
 _CLAIM = "LIMIT :batch FOR NO KEY UPDATE SKIP LOCKED"
 _COLUMNS = (
     "id, store_id, order_id, external_id, type, priority, opened_at, resolution_started_at, "
-    "first_response_due, resolution_due, reopen_count"
+    "first_response_due, first_response_at, resolution_due, reopen_count"
 )
 _ESCALATE = sa.text(
     f"SELECT {_COLUMNS} FROM tickets WHERE status = 'open' AND priority <> 'urgent' "
@@ -115,7 +115,13 @@ async def _escalate(sessionmaker: async_sessionmaker[AsyncSession], now: datetim
                 return done
             hours = await repo.service_hours(session, {r.store_id for r in rows})
             urgent = Priority.URGENT
-            frs = [rules.first_response_due(r.opened_at, urgent, hours[r.store_id]) for r in rows]
+            # An answered ticket keeps its first-response due: the reply was judged by it.
+            frs = [
+                r.first_response_due
+                if r.first_response_at is not None
+                else rules.first_response_due(r.opened_at, urgent, hours[r.store_id])
+                for r in rows
+            ]
             rds = [
                 rules.resolution_due(r.resolution_started_at, TicketType(r.type), urgent)
                 for r in rows

@@ -152,3 +152,25 @@ async def test_admin_sweep_reports_tickets(api: Api, clock: SettableClock) -> No
         "/v1/tickets", params={"store_id": store["id"], "sla": "breached"}, headers=ADMIN
     )
     assert listed.json()["items"][0]["priority"] == "urgent"
+
+
+async def test_escalation_keeps_an_answered_first_response_due(
+    api: Api, app: Any, clock: SettableClock
+) -> None:
+    clock.set(T0)
+    store = await api.store()
+    t = await create(api, ticket_body(store["id"], type="return_refund"))
+    clock.set(T0 + 20 * M)  # answered within the 30 minutes, not within an urgent 15
+    await api.client.post(
+        f"/v1/tickets/{t['id']}/messages", json={"author": "agent", "body": "好"}, headers=ADMIN
+    )
+    await sweep_tickets(app.state.sessionmaker, T0 + 12 * H)
+    got = await get(api, t["id"])
+    assert got["priority"] == "urgent"
+    assert instant(got["first_response_due"]) == T0 + 30 * M
+    assert instant(got["resolution_due"]) == T0 + 12 * H
+    clock.set(T0 + 12 * H)  # resolved right at the (urgent) resolution due: on time
+    r = await api.client.post(
+        f"/v1/tickets/{t['id']}/resolve", json={"outcome": "rejected"}, headers=ADMIN
+    )
+    assert r.json()["sla_state"] == "ok"
