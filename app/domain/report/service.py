@@ -80,7 +80,7 @@ _RANGE = sa.text(
 def _counts(row: Any) -> Counts:
     """A day's row: the figures in :class:`Counts` order, then the month's target."""
     day: date = row[0]
-    return Counts(*row[1:16], target=rules.daily_target(row[16], day))
+    return Counts(*row[1:16], rules.daily_target(row[16], day))
 
 
 async def _days(
