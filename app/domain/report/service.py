@@ -80,7 +80,24 @@ _RANGE = sa.text(
 def _counts(row: Any) -> Counts:
     """A day's row: the figures in :class:`Counts` order, then the month's target."""
     day: date = row[0]
-    return Counts(*row[1:16], rules.daily_target(row[16], day))
+    return Counts(
+        placed=row[1],
+        paid=row[2],
+        gmv=row[3],
+        buyers=row[4],
+        visitors=row[5],
+        ad_spend=row[6],
+        shipped=row[7],
+        shipped_on_time=row[8],
+        overdue=row[9],
+        penalties=row[10],
+        refunds=row[11],
+        refund_amount=row[12],
+        tickets_opened=row[13],
+        tickets_resolved=row[14],
+        tickets_resolved_in_sla=row[15],
+        target=rules.daily_target(row[16], day),
+    )
 
 
 async def _days(
