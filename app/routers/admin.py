@@ -27,6 +27,7 @@ router = APIRouter(prefix="/v1/admin", tags=["admin"], route_class=Transactional
                         "housekeeping": {
                             "idempotency_keys_purged": 0,
                             "board_groups_compacted": 12,
+                            "report_deltas_compacted": 340,
                         },
                     }
                 }

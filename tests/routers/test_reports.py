@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
 import sqlalchemy as sa
 
 from app.domain.report import rollup
@@ -559,3 +560,26 @@ async def test_rollups_equal_a_count_of_the_orders(
     r = await api.client.post("/v1/admin/sweep", headers=ADMIN)
     assert r.status_code == 200, r.text
     assert await date_range(api, sid, "2026-11-01", "2026-11-30") == body
+
+
+async def test_rollup_entry_points_take_the_stores_day_and_need_an_offset(
+    api: Api, app: Any
+) -> None:
+    """A refund at 23:30 in Los Angeles is that day's, though it is the next day in UTC."""
+    store = await api.store("jd", timezone="America/Los_Angeles")
+    sid = int(store["id"])
+    late = datetime(2026, 11, 12, 7, 30, tzinfo=UTC)  # 11-11 23:30 in Los Angeles
+    await in_session(
+        app,
+        (rollup.record_refund, (sid, late, Decimal("12.34"))),
+        (rollup.record_refund, (sid, late, Decimal("0.66"))),
+        (rollup.record_ticket_resolved, (sid, late, True)),
+    )
+    body = await date_range(api, store["id"], "2026-11-11", "2026-11-12")
+    eleven, twelve = body["days"]
+    assert (eleven["refunds"], eleven["refund_amount"], eleven["refund_rate"]) == (2, "13.00", None)
+    assert (eleven["tickets_resolved"], eleven["ticket_sla_rate"]) == (1, 1.0)
+    assert (twelve["refunds"], twelve["tickets_resolved"]) == (0, 0)
+    async with app.state.sessionmaker() as session:
+        with pytest.raises(ValueError, match="time zone"):
+            await rollup.record_ticket_opened(session, sid, datetime(2026, 11, 11, 12, 0))

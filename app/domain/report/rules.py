@@ -4,7 +4,7 @@ range limits and how days add up to a range's totals."""
 from __future__ import annotations
 
 import calendar
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -149,7 +149,7 @@ def figures(c: Counts) -> Figures:
     """Rates and averages of a day or a range (ratios of the sums, never averages of rates)."""
     target = None if c.target is None else money(c.target)
     return Figures(
-        counts=replace(c, gmv=money(c.gmv)),
+        counts=c,
         payment_rate=rate(c.paid, c.placed),
         aov=average(c.gmv, c.paid),
         conversion_rate=rate(c.buyers, c.visitors),

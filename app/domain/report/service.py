@@ -9,7 +9,6 @@ sweep records it). Nothing loops over orders in Python; 366 days are 366 rows.
 from __future__ import annotations
 
 from datetime import date, datetime
-from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
@@ -57,11 +56,15 @@ _RANGE = sa.text(
            AND o.dispatch_deadline < :now
          GROUP BY 1
     )
-    SELECT d.day, r.placed, r.paid, r.gmv, r.buyers, r.shipped, r.shipped_on_time,
-           coalesce(r.overdue, 0) + coalesce(l.overdue, 0) AS overdue,
-           coalesce(r.penalties, 0) + coalesce(l.penalties, 0) AS penalties,
-           r.refunds, r.refund_amount, r.tickets_opened, r.tickets_resolved,
-           r.tickets_resolved_in_sla, t.visitors, t.ad_spend, g.sales_target
+    SELECT d.day, coalesce(r.placed, 0)::bigint, coalesce(r.paid, 0)::bigint,
+           coalesce(r.gmv, 0), coalesce(r.buyers, 0)::bigint, coalesce(t.visitors, 0),
+           coalesce(t.ad_spend, 0), coalesce(r.shipped, 0)::bigint,
+           coalesce(r.shipped_on_time, 0)::bigint,
+           (coalesce(r.overdue, 0) + coalesce(l.overdue, 0))::bigint,
+           coalesce(r.penalties, 0) + coalesce(l.penalties, 0),
+           coalesce(r.refunds, 0)::bigint, coalesce(r.refund_amount, 0),
+           coalesce(r.tickets_opened, 0)::bigint, coalesce(r.tickets_resolved, 0)::bigint,
+           coalesce(r.tickets_resolved_in_sla, 0)::bigint, g.sales_target
       FROM generate_series({_START}::timestamp, {_END}::timestamp, interval '1 day') AS s(d)
      CROSS JOIN LATERAL (SELECT s.d::date AS day) AS d
       LEFT JOIN r ON r.day = d.day
@@ -72,34 +75,28 @@ _RANGE = sa.text(
      ORDER BY d.day
     """
 )
-_ZERO = Decimal("0.00")
 
 
 def _counts(row: Any) -> Counts:
-    def n(value: Any) -> int:
-        return int(value or 0)
-
-    def m(value: Any) -> Decimal:
-        return Decimal(value) if value is not None else _ZERO
-
-    day: date = row.day
+    """A day's row: the figures in :class:`Counts` order, then the month's target."""
+    day: date = row[0]
     return Counts(
-        placed=n(row.placed),
-        paid=n(row.paid),
-        gmv=m(row.gmv),
-        buyers=n(row.buyers),
-        visitors=n(row.visitors),
-        ad_spend=m(row.ad_spend),
-        shipped=n(row.shipped),
-        shipped_on_time=n(row.shipped_on_time),
-        overdue=n(row.overdue),
-        penalties=m(row.penalties),
-        refunds=n(row.refunds),
-        refund_amount=m(row.refund_amount),
-        tickets_opened=n(row.tickets_opened),
-        tickets_resolved=n(row.tickets_resolved),
-        tickets_resolved_in_sla=n(row.tickets_resolved_in_sla),
-        target=rules.daily_target(row.sales_target, day),
+        placed=row[1],
+        paid=row[2],
+        gmv=row[3],
+        buyers=row[4],
+        visitors=row[5],
+        ad_spend=row[6],
+        shipped=row[7],
+        shipped_on_time=row[8],
+        overdue=row[9],
+        penalties=row[10],
+        refunds=row[11],
+        refund_amount=row[12],
+        tickets_opened=row[13],
+        tickets_resolved=row[14],
+        tickets_resolved_in_sla=row[15],
+        target=rules.daily_target(row[16], day),
     )
 
 
@@ -127,7 +124,7 @@ async def _days(
             "hi": penalty.max,
         },
     )
-    return store.timezone, [(r.day, _counts(r)) for r in rows]
+    return store.timezone, [(r[0], _counts(r)) for r in rows]
 
 
 async def daily(
