@@ -11,7 +11,7 @@ import sys
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 
-from bench import dispatch_board, intake, reservations
+from bench import dispatch_board, intake, reservations, webhooks
 from bench.common import (
     Options,
     Report,
@@ -29,6 +29,7 @@ SCENARIOS: dict[str, Scenario] = {
     intake.SINGLE: intake.run_single,
     intake.BULK: intake.run_bulk,
     intake.HOT: intake.run_hot,
+    webhooks.NAME: webhooks.run,
 }
 # Names that stand for several scenarios.
 GROUPS: dict[str, tuple[str, ...]] = {intake.NAME: intake.SCENARIOS}
