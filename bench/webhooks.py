@@ -21,16 +21,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+import multiprocessing
 import os
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from multiprocessing.connection import Connection
 
+import asyncpg
 import httpx
 import orjson
 
-from bench.common import Measurement, Options, Report, Sample, measure_slice, summarize
+from bench.common import Measurement, Options, Report, Sample, asyncpg_dsn, measure_slice, summarize
 from bench.intake import (
     ADMIN_KEY,
     SERVICE_WARMUP,
@@ -53,7 +56,7 @@ class Receiver:
     """Acknowledges deliveries at once; ``HANGING`` never answers. Notes each receipt."""
 
     receipts: list[tuple[float, float]] = field(default_factory=list)
-    """(perf_counter at receipt, lag in seconds) of each healthy delivery."""
+    """(time.time() at receipt, lag in seconds) of each healthy delivery."""
     hanging: int = 0
     port: int = 0
     _server: asyncio.Server | None = None
@@ -83,13 +86,56 @@ class Receiver:
                     await asyncio.sleep(3600)
                 at = time.time()
                 occurred = datetime.fromisoformat(orjson.loads(body)["occurred_at"])
-                self.receipts.append((time.perf_counter(), at - occurred.timestamp()))
+                self.receipts.append((at, at - occurred.timestamp()))
                 writer.write(b"HTTP/1.1 204 No Content\r\n\r\n")
                 await writer.drain()
         except (ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError):
             return
         finally:
             writer.close()
+
+
+def _serve_receiver(conn: Connection) -> None:
+    """The receiver's own process (a webhook endpoint is another service): it sends its
+    port, then answers ``"dump"`` with ``(receipts, hanging)`` until ``"stop"``."""
+
+    async def main() -> None:
+        receiver = Receiver()
+        await receiver.start()
+        conn.send(receiver.port)
+        loop = asyncio.get_running_loop()
+        while (command := await loop.run_in_executor(None, conn.recv)) != "stop":
+            assert command == "dump"
+            conn.send((receiver.receipts, receiver.hanging))
+        receiver.close()
+
+    asyncio.run(main())
+
+
+class RemoteReceiver:
+    """A :class:`Receiver` in a child process."""
+
+    def __init__(self) -> None:
+        self._conn, child = multiprocessing.get_context("spawn").Pipe()
+        self._process = multiprocessing.get_context("spawn").Process(
+            target=_serve_receiver, args=(child,), daemon=True
+        )
+        self._process.start()
+        self.port: int = self._conn.recv()
+
+    def dump(self) -> tuple[list[tuple[float, float]], int]:
+        """Receipts so far and the hanging endpoint's request count."""
+        self._conn.send("dump")
+        receipts, hanging = self._conn.recv()
+        return receipts, hanging
+
+    def close(self) -> None:
+        """Stop the child."""
+        with contextlib.suppress(OSError):
+            self._conn.send("stop")
+        self._process.join(5)
+        if self._process.is_alive():
+            self._process.kill()
 
 
 @contextlib.contextmanager
@@ -120,20 +166,20 @@ async def _subscribe(client: httpx.AsyncClient, url: str, store_id: int) -> None
     r.raise_for_status()
 
 
-async def _drained(receiver: Receiver, client: httpx.AsyncClient, seconds: float) -> None:
-    """Wait (bounded) until the healthy webhook has everything the feed holds."""
+async def _drained(url: str, client: httpx.AsyncClient, seconds: float) -> None:
+    """Wait (bounded) until the healthy webhook has delivered the last event written."""
+    conn = await asyncpg.connect(asyncpg_dsn(url))
+    try:
+        last = await conn.fetchval("SELECT max(id) FROM events")
+    finally:
+        await conn.close()
     deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
+    while last is not None and time.monotonic() < deadline:
         hooks = (await client.get("/v1/webhooks")).json()["items"]
-        feed = (await client.get("/v1/events", params={"limit": 1})).json()
-        if not feed["items"]:
+        healthy = next(h for h in hooks if h["url"].endswith(HEALTHY))
+        if int(healthy["last_delivered_event_id"] or 0) >= last:
             return
-        count = len(receiver.receipts)
-        await asyncio.sleep(0.5)
-        if len(receiver.receipts) == count and all(
-            h["pending_event_id"] is None for h in hooks if h["url"].endswith(HEALTHY)
-        ):
-            return
+        await asyncio.sleep(0.2)
 
 
 @dataclass
@@ -144,21 +190,31 @@ class Phase:
     intake: list[Sample] = field(default_factory=list)
     lags: list[float] = field(default_factory=list)
     seconds: float = 0.0
+    windows: list[tuple[float, float]] = field(default_factory=list)
+    received: int = 0
 
 
 async def _measure(
-    phase: Phase, receiver: Receiver, base: str, cat: Catalog, options: Options
+    phase: Phase, receiver: RemoteReceiver, base: str, cat: Catalog, options: Options
 ) -> None:
     def order() -> bytes:
         return orjson.dumps(cat.draft(phase.name[:1].upper()).body(cat.store_id))
 
-    start = time.perf_counter() + options.warmup
+    start = time.time() + options.warmup
     end = start + options.seconds
     async with _poster(base, "/v1/orders", options.clients) as post:
         sample = await measure_slice(options.clients, _app_op(post, order, 1), options)
     phase.intake.append(sample)
     phase.seconds += options.seconds
-    phase.lags += [lag for at, lag in receiver.receipts if start <= at < end]
+    phase.windows.append((start, end))
+
+
+def _collect(phase: Phase, receipts: list[tuple[float, float]]) -> None:
+    """Deliveries received inside the windows, and the lags of the events committed inside
+    them (a backlog delivered after the window still counts with its full lag)."""
+    for start, end in phase.windows:
+        phase.received += sum(1 for at, _ in receipts if start <= at < end)
+        phase.lags += [lag for at, lag in receipts if start <= at - lag < end]
 
 
 def _lag_row(name: str, phase: Phase) -> Measurement:
@@ -170,9 +226,9 @@ def _lag_row(name: str, phase: Phase) -> Measurement:
     return Measurement(
         name=name,
         clients=1,
-        ops=len(ordered),
+        ops=phase.received,
         seconds=phase.seconds,
-        ops_per_s=len(ordered) / phase.seconds if phase.seconds else math.nan,
+        ops_per_s=phase.received / phase.seconds if phase.seconds else math.nan,
         p50_ms=pct(0.50),
         p99_ms=pct(0.99),
         cpu_ms_per_op=math.nan,
@@ -189,8 +245,7 @@ async def _service(url: str) -> AsyncIterator[tuple[str, int]]:
 async def run(url: str, options: Options) -> Report:
     """Intake at full speed with one healthy webhook, then with a hanging one next to it."""
     cat = await _catalog(url)
-    receiver = Receiver()
-    await receiver.start()
+    receiver = RemoteReceiver()
     alone, beside = Phase("alone"), Phase("beside")
     headers = {"Authorization": f"Bearer {ADMIN_KEY}"}
     try:
@@ -203,12 +258,15 @@ async def run(url: str, options: Options) -> Report:
             warm = Phase("warm")
             warm_options = Options(options.clients, SERVICE_WARMUP, options.warmup)
             await _measure(warm, receiver, base, cat, warm_options)
-            await _drained(receiver, client, 30)
+            await _drained(url, client, 30)
             await _measure(alone, receiver, base, cat, options)
-            await _drained(receiver, client, 30)
+            await _drained(url, client, 60)
             await _subscribe(client, f"http://127.0.0.1:{receiver.port}{HANGING}", cat.store_id)
             await _measure(beside, receiver, base, cat, options)
-            await _drained(receiver, client, 30)
+            await _drained(url, client, 60)
+        receipts, hanging = receiver.dump()
+        _collect(alone, receipts)
+        _collect(beside, receipts)
     finally:
         receiver.close()
     rows = [
@@ -225,7 +283,7 @@ async def run(url: str, options: Options) -> Report:
         f" {lag_b.ops_per_s / intake_b.ops_per_s:.2f} next to the hanging endpoint;"
         f" p99 lag {lag_a.p99_ms / 1000:.2f} s alone, {lag_b.p99_ms / 1000:.2f} s next to it"
         f" (target <= {LAG_P99_TARGET_S:.1f} s); healthy p99 lag with/without the hanging"
-        f" endpoint = {hang_ratio:.2f} (target ~1); hanging endpoint got {receiver.hanging}"
+        f" endpoint = {hang_ratio:.2f} (target ~1); hanging endpoint got {hanging}"
         " request(s)"
     )
     return Report(
@@ -238,7 +296,7 @@ async def run(url: str, options: Options) -> Report:
             "p99_lag_s_alone": round(lag_a.p99_ms / 1000, 4),
             "p99_lag_s_beside_hanging": round(lag_b.p99_ms / 1000, 4),
             "hanging_ratio": round(hang_ratio, 4),
-            "hanging_requests": receiver.hanging,
+            "hanging_requests": hanging,
             "target_p99_lag_s": LAG_P99_TARGET_S,
         },
     )
