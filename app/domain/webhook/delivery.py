@@ -17,9 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import random
-import sys
 import threading
 import time
 import uuid
@@ -56,7 +54,6 @@ _PURGE_EVERY_SECONDS = 600.0
 _STOP_GRACE_SECONDS = 10.0
 _LINGER_SECONDS = 0.5
 _LINGER_POLL_SECONDS = 0.02
-_SWITCH_INTERVAL_SECONDS = float(os.environ.get("BENCH_SWITCH", "0.001"))
 
 _CLAIM = sa.text(
     """
@@ -682,11 +679,6 @@ class DeliveryThread:
 
     def start(self) -> None:
         """Start the thread; deliveries begin once its pool is up."""
-        # A thread waiting for the GIL gets it when the holder drops it, at the latest after
-        # the switch interval (5 ms by default). The request loop rarely drops it while busy,
-        # and one delivery resumes the worker several times: at 5 ms each, a webhook got
-        # ~30 deliveries a second at full intake (bench/README.md, scenario webhooks).
-        sys.setswitchinterval(min(sys.getswitchinterval(), _SWITCH_INTERVAL_SECONDS))
         self._thread = threading.Thread(target=self._run, name="storeops-webhooks", daemon=True)
         self._thread.start()
 
