@@ -306,16 +306,6 @@ class DeliveryWorker:
             await self._client.aclose()
             self._client = None
 
-    async def run_once(self) -> int:
-        """Claim what is ready now and serve it to the end; the number of requests sent."""
-        sent = 0
-        while True:
-            leases = await self._claim(self.config.concurrency)
-            if not leases:
-                return sent
-            counts = await asyncio.gather(*(self._serve(lease) for lease in leases))
-            sent += sum(counts)
-
     async def _loop(self) -> None:
         while not self._stopping.is_set():
             free = self.config.concurrency - len(self._serving)
