@@ -19,6 +19,7 @@ from bench import (
     reports,
     reservations,
     tickets,
+    webhooks,
 )
 from bench.common import (
     Options,
@@ -42,6 +43,7 @@ SCENARIOS: dict[str, Scenario] = {
     reports.NAME: reports.run,
     reports.INTAKE: reports.run_intake,
     marketplace.NAME: marketplace.run,
+    webhooks.NAME: webhooks.run,
 }
 # Names that stand for several scenarios.
 GROUPS: dict[str, tuple[str, ...]] = {intake.NAME: intake.SCENARIOS}

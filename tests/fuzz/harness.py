@@ -73,6 +73,9 @@ def serve(database_url: str, workdir: Path) -> Iterator[Server]:
         "STOREOPS_LOG_LEVEL": "WARNING",
         # A revoked key is refused at once, as the run expects.
         "STOREOPS_AUTH_CACHE_SECONDS": "0",
+        # Webhooks the run creates may only name this machine: the served app never POSTs
+        # to a host the fuzzer made up.
+        "STOREOPS_WEBHOOK_ALLOWED_HOSTS": "127.0.0.1,localhost",
     }
     with log_path.open("wb") as log:
         process = subprocess.Popen(
@@ -272,6 +275,22 @@ def seed(base_url: str) -> Seed:
             _ok(c.post("/v1/api-keys", json={"name": "fuzz spare", "role": "warehouse"}))["id"]
             for _ in range(2)
         ]
+        # Webhooks to a closed local port: deliveries fail fast and stay on this machine.
+        hook_url = f"http://127.0.0.1:{free_port()}/fuzz-hooks"
+        webhooks = [
+            _ok(
+                c.post(
+                    "/v1/webhooks",
+                    json={
+                        "url": hook_url,
+                        "events": ["order.created", "order.shipped"],
+                        "secret": "whsec_fuzz_0123456789",
+                        "store_ids": store_ids,
+                    },
+                )
+            )["id"]
+            for store_ids in ([home["id"]], None, [home["id"]])
+        ]
     return Seed(
         ids={
             "store_id": [home["id"], other["id"]],
@@ -281,6 +300,9 @@ def seed(base_url: str) -> Seed:
             "ticket_id": [t["id"] for t in tickets],
             "promotion_id": [p["id"] for p in promotions],
             "key_id": sacrificial,
+            "webhook_id": webhooks[:2],
+            # Not a parameter: the hooks delete this one when a run deletes a seeded webhook.
+            "_spare_webhook_id": webhooks[2:],
             "month": ["2026-11"],
             "sku_code": ["TEA-500G", "TEA-250G", "CUP-01"],
         },

@@ -23,6 +23,9 @@ from schemathesis.generation import GenerationMode
 _IDS: dict[str, list[str]] = json.loads(os.environ.get("STOREOPS_FUZZ_IDS", "{}"))
 _PROTECTED_KEYS = frozenset(json.loads(os.environ.get("STOREOPS_FUZZ_PROTECTED_KEYS", "[]")))
 _SACRIFICIAL_KEYS: list[str] = json.loads(os.environ.get("STOREOPS_FUZZ_SACRIFICIAL_KEYS", "[]"))
+# Seeded webhooks stay (the run reads them); a DELETE of one removes a spare instead.
+_PROTECTED_WEBHOOKS = frozenset(_IDS.get("webhook_id", []))
+_SACRIFICIAL_WEBHOOKS: list[str] = _IDS.get("_spare_webhook_id", [])
 _SERVER_LOG = os.environ.get("STOREOPS_FUZZ_SERVER_LOG")
 _KNOWN_LOG = os.environ.get("STOREOPS_FUZZ_KNOWN_LOG")
 
@@ -71,6 +74,10 @@ def map_case(context: Any, case: Any) -> Any:
                 container[name] = _pick(label, name, value)
     if isinstance(case.body, dict | list):
         _map_body(label, case.body)
+    if label == "DELETE /v1/webhooks/{webhook_id}" and case.path_parameters:
+        value = str(case.path_parameters.get("webhook_id", "")).strip()
+        if value in _PROTECTED_WEBHOOKS and _SACRIFICIAL_WEBHOOKS:
+            case.path_parameters["webhook_id"] = _SACRIFICIAL_WEBHOOKS[0]
     return case
 
 

@@ -316,3 +316,33 @@ async def test_two_workers_never_send_one_attempt_twice(
         assert max(seen.values()) == 1, [k for k, v in seen.items() if v > 1]
         delivered = [r.event_id for r in got if r.status == 200]
         assert delivered == ids
+
+
+async def test_the_service_delivers_on_its_own_thread(
+    database_url: str, api: Api, app: Any, receiver: Receiver
+) -> None:
+    """A served app (worker enabled, as deployed) delivers from its own thread and loop."""
+    import httpx
+
+    from app.main import create_app
+    from tests.helpers import ADMIN_SECRET
+
+    store = await api.store()
+    await _subscribe(api, receiver.url("/served"), store["id"], ["stock.low"])
+    settings = Settings(
+        database_url=database_url,
+        admin_key=ADMIN_SECRET,
+        access_log=False,
+        log_level="WARNING",
+        sweep_enabled=False,
+        webhook_poll_seconds=0.05,
+    )
+    served = create_app(settings)
+    async with served.router.lifespan_context(served):
+        ids = await _emit(app, store["id"], 3)
+        await receiver.wait_for(lambda: len(receiver.at("/served")) == 3)
+        transport = httpx.ASGITransport(app=served)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+            r = await c.get("/healthz")
+            assert r.status_code == 200
+    assert [r.event_id for r in receiver.at("/served")] == ids

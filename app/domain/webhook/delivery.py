@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -28,6 +29,7 @@ from typing import Any
 import httpx
 import orjson
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app import dberrors
@@ -37,14 +39,12 @@ from app.domain.events.schemas import EventPublic
 from app.domain.store import zones
 from app.domain.types import MAX_ID
 from app.domain.webhook import rules
-from app.models import Event, Webhook, WebhookDelivery
+from app.models import Webhook, WebhookDelivery
 
 logger = logging.getLogger("storeops.webhooks")
 
 _hooks = Webhook.__table__  # type: ignore[attr-defined]
 _deliveries = WebhookDelivery.__table__  # type: ignore[attr-defined]
-_events = Event.__table__  # type: ignore[attr-defined]
-_HORIZON = sa.text("pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
 USER_AGENT = "StoreOps-Webhooks/1.0"
 _MAX_RESPONSE_BYTES = 64 * 1024
 _FLUSH_EVERY = 50
@@ -52,6 +52,8 @@ _FLUSH_SECONDS = 1.0
 _SERVE_SECONDS = 10.0
 _PURGE_EVERY_SECONDS = 600.0
 _STOP_GRACE_SECONDS = 10.0
+_LINGER_SECONDS = 0.5
+_LINGER_POLL_SECONDS = 0.02
 
 _CLAIM = sa.text(
     """
@@ -76,6 +78,32 @@ _CLAIM = sa.text(
               w.cursor_event_id, w.pending_event_id, w.attempt, w.first_failure_at,
               w.consecutive_failures, w.breaker_open_until, w.failing_since
     """
+)
+
+
+_FETCH = sa.text(
+    """
+    WITH h AS (SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS horizon)
+    SELECT h.horizon, e.id, e.tx_id, e.type, e.store_id, e.occurred_at, e.data
+    FROM h LEFT JOIN LATERAL (
+        SELECT id, tx_id, type, store_id, occurred_at, data FROM events
+        WHERE (tx_id, id) > (:ctx, :cid)
+          AND tx_id < h.horizon
+          AND type = ANY (CAST(:types AS text[]))
+          AND (CAST(:stores AS bigint[]) IS NULL OR store_id = ANY (CAST(:stores AS bigint[])))
+        ORDER BY tx_id, id
+        LIMIT :n
+    ) AS e ON true
+    ORDER BY e.tx_id, e.id
+    """
+).columns(
+    sa.column("horizon", sa.BigInteger),
+    sa.column("id", sa.BigInteger),
+    sa.column("tx_id", sa.BigInteger),
+    sa.column("type", sa.Text),
+    sa.column("store_id", sa.BigInteger),
+    sa.column("occurred_at", sa.DateTime(timezone=True)),
+    sa.column("data", JSONB),
 )
 
 
@@ -278,16 +306,6 @@ class DeliveryWorker:
             await self._client.aclose()
             self._client = None
 
-    async def run_once(self) -> int:
-        """Claim what is ready now and serve it to the end; the number of requests sent."""
-        sent = 0
-        while True:
-            leases = await self._claim(self.config.concurrency)
-            if not leases:
-                return sent
-            counts = await asyncio.gather(*(self._serve(lease) for lease in leases))
-            sent += sum(counts)
-
     async def _loop(self) -> None:
         while not self._stopping.is_set():
             free = self.config.concurrency - len(self._serving)
@@ -352,23 +370,29 @@ class DeliveryWorker:
         the lease is lost; the number of requests sent."""
         sent = 0
         started = time.monotonic()
+        idle_since: float | None = None
+        advance: int | None = None
         try:
-            while not self._stopping.is_set():
+            while not self._stopping.is_set() and time.monotonic() - started < _SERVE_SECONDS:
                 events, horizon = await self._fetch(lease)
                 # All of the subscription's events below the horizon are in hand when the
                 # batch is not full: once they are delivered, the position moves up to it.
-                caught_up = len(events) < self.config.batch_size
-                advance = horizon if caught_up else None
+                advance = horizon if len(events) < self.config.batch_size else None
                 if not events:
-                    await self._flush(lease, [], advance_to=advance, release=True)
-                    return sent
+                    # Keep the lease a moment: under load the next event is usually close,
+                    # and letting go and claiming again costs two transactions.
+                    now = time.monotonic()
+                    idle_since = idle_since or now
+                    if now - idle_since >= _LINGER_SECONDS:
+                        break
+                    await asyncio.sleep(_LINGER_POLL_SECONDS)
+                    continue
+                idle_since = None
                 more, n = await self._deliver(lease, events, advance_to=advance)
                 sent += n
                 if not more:
                     return sent
-                if caught_up or time.monotonic() - started > _SERVE_SECONDS:
-                    break
-            await self._flush(lease, [], release=True)
+            await self._flush(lease, [], advance_to=advance, release=True)
             return sent
         except asyncio.CancelledError:
             raise
@@ -379,31 +403,23 @@ class DeliveryWorker:
             return sent
 
     async def _fetch(self, lease: Lease) -> tuple[list[Outgoing], int]:
-        """The subscription's next events after its position, below the horizon."""
+        """The subscription's next events after its position, below the horizon (one
+        statement: the horizon and the events, read in one snapshot)."""
         async with self.maker() as session:
-            horizon = int((await session.execute(sa.select(_HORIZON))).scalar_one())
-            cond: list[Any] = [
-                sa.tuple_(_events.c.tx_id, _events.c.id) > sa.tuple_(*lease.cursor),
-                _events.c.tx_id < horizon,
-                _events.c.type.in_(lease.events),
-            ]
-            if lease.store_ids is not None:
-                cond.append(_events.c.store_id.in_(lease.store_ids))
             rows = (
                 await session.execute(
-                    sa.select(
-                        _events.c.id,
-                        _events.c.tx_id,
-                        _events.c.type,
-                        _events.c.store_id,
-                        _events.c.occurred_at,
-                        _events.c.data,
-                    )
-                    .where(*cond)
-                    .order_by(_events.c.tx_id, _events.c.id)
-                    .limit(self.config.batch_size)
+                    _FETCH,
+                    {
+                        "ctx": lease.cursor[0],
+                        "cid": lease.cursor[1],
+                        "types": lease.events,
+                        "stores": lease.store_ids,
+                        "n": self.config.batch_size,
+                    },
                 )
             ).all()
+            horizon = int(rows[0].horizon)
+            rows = [r for r in rows if r.id is not None]
             models = [
                 EventPublic(
                     id=r.id,
@@ -624,3 +640,69 @@ class DeliveryWorker:
             "failing_since": state.failing_since,
         }
         return values
+
+
+class DeliveryThread:
+    """A :class:`DeliveryWorker` on its own thread, event loop and small connection pool.
+
+    Delivery is a chain of short waits per event (read, POST, record), one event after
+    the other for each webhook. On the API's event loop, busy with requests, every wait
+    queued behind them: at full intake a webhook got a few deliveries a second. On its own
+    loop the worker only waits for the GIL, and requests do not wait for it either.
+    """
+
+    def __init__(self, url: str, settings: Settings) -> None:
+        self.url = url
+        # A few connections suffice: a delivery holds one only to read events or record.
+        self.settings = settings.model_copy(
+            update={
+                "db_pool_size": min(4, settings.webhook_concurrency),
+                "db_max_overflow": 0,
+                "db_pool_timeout_seconds": 30.0,
+            }
+        )
+        self.config = WorkerConfig.from_settings(settings)
+        self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+
+    def start(self) -> None:
+        """Start the thread; deliveries begin once its pool is up."""
+        self._thread = threading.Thread(target=self._run, name="storeops-webhooks", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            import uvloop
+
+            factory: Callable[[], asyncio.AbstractEventLoop] | None = uvloop.new_event_loop
+        except ImportError:  # pragma: no cover - uvloop is optional
+            factory = None
+        with asyncio.Runner(loop_factory=factory) as runner:
+            runner.run(self._main())
+
+    async def _main(self) -> None:
+        from app.db import create_engine, create_sessionmaker
+
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        engine = create_engine(self.url, self.settings)
+        worker = DeliveryWorker(create_sessionmaker(engine), self.config)
+        worker.start()
+        self._ready.set()
+        try:
+            await self._stop.wait()
+        finally:
+            await worker.stop()
+            await engine.dispose()
+
+    async def stop(self) -> None:
+        """Stop the worker (see :meth:`DeliveryWorker.stop`) and wait for the thread."""
+        if self._thread is None:
+            return
+        await asyncio.to_thread(self._ready.wait, 10)
+        if self._loop is not None and self._stop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+        await asyncio.to_thread(self._thread.join, _STOP_GRACE_SECONDS + 10)
+        self._thread = None
