@@ -161,6 +161,29 @@ def bodies(ids: dict[str, str]) -> dict[tuple[str, str], Any]:
         ("POST", "/v1/tickets/{ticket_id}/assign"): {"agent": NAME},
         ("PATCH", "/v1/tickets/{ticket_id}"): {"subject": f"{ADDRESS} {PHONE}"},
         ("POST", "/v1/tickets/{ticket_id}/resolve"): {"outcome": "answered", "note": ADDRESS},
+        # Marketplace sync: the buyer in a snapshot and in a platform order (kept for review).
+        ("PUT", "/v1/orders/by-external/{store_id}/{external_id}"): {
+            "platform_status": "awaiting_shipment",
+            **{k: v for k, v in first.items() if k not in ("store_id", "external_id")},
+            "buyer_memo": f"{PHONE} {ADDRESS}",
+        },
+        ("POST", "/v1/marketplace/{platform}/orders"): {
+            "orders": [
+                {
+                    "order_sn": unique("PII"),
+                    "order_status": 1,
+                    "created_time": "2026-11-11 10:00:00",
+                    "pay_time": "2026-11-11 10:01:00",
+                    "pay_amount": 1,
+                    "receiver_name_mask": NAME,
+                    "receiver_phone_mask": PHONE,
+                    "receiver_address_mask": ADDRESS,
+                    "buyer_memo": ADDRESS,
+                    "item_list": [{"outer_id": PHONE, "goods_count": 1, "goods_price": 1}],
+                }
+            ]
+        },
+        ("DELETE", "/v1/marketplace/unmapped/{entry_id}"): {"reason": ADDRESS},
     }
 
 
@@ -176,6 +199,9 @@ def path_of(template: str, ids: dict[str, str]) -> str:
         "promotion_id": ids["promotion"],
         "month": "2026-11",
         "day": "2026-11-11",
+        "external_id": "PII-EXT-1",
+        "platform": "pdd",
+        "entry_id": "1",
     }
     return re.sub(r"\{(\w+)\}", lambda m: values[m.group(1)], template)
 

@@ -259,6 +259,21 @@ def seed(base_url: str) -> Seed:
         _ok(c.put(f"/v1/stores/{home_id}/traffic/2026-11-11", json=traffic), 200)
         target = {"sales_target": "90000.00"}
         _ok(c.put(f"/v1/stores/{home_id}/targets/2026-11", json=target), 200)
+        # Marketplace sync: a platform order kept for review (unknown seller code).
+        pdd_order = {
+            "order_sn": "FZ-PDD-1",
+            "order_status": 1,
+            "created_time": "2026-11-11 10:00:00",
+            "pay_time": "2026-11-11 10:01:00",
+            "pay_amount": 1,
+            "item_list": [{"outer_id": "NO-SUCH-SKU", "goods_count": 1, "goods_price": 1}],
+        }
+        queued = _ok(
+            c.post(
+                f"/v1/marketplace/pdd/orders?store_id={home['id']}", json={"orders": [pdd_order]}
+            ),
+            200,
+        )["results"][0]
         keys: dict[str, str] = {"admin": ADMIN_SECRET}
         key_ids: list[str] = []
         for role in ROLES[1:]:
@@ -305,6 +320,8 @@ def seed(base_url: str) -> Seed:
             "_spare_webhook_id": webhooks[2:],
             "month": ["2026-11"],
             "sku_code": ["TEA-500G", "TEA-250G", "CUP-01"],
+            "entry_id": [queued["id"]],
+            "external_id": [o["external_id"] for o in orders],
         },
         keys=keys,
         protected_key_ids=sorted(set(admin_key_ids + key_ids)),

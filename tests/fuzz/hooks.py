@@ -133,7 +133,12 @@ def _known_signature(response: Any) -> str | None:
 # others): the OpenAPI documents the item's schema, yet an item that violates it is answered
 # inside a 200, as that item's own 422 result. That is the contract, not an accepted request.
 BULK_OPERATIONS = frozenset(
-    {"POST /v1/orders/bulk", "POST /v1/orders/ship-bulk", "PUT /v1/stock-levels"}
+    {
+        "POST /v1/orders/bulk",
+        "POST /v1/orders/ship-bulk",
+        "PUT /v1/stock-levels",
+        "PUT /v1/orders/by-external",
+    }
 )
 
 

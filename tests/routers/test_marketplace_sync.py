@@ -66,6 +66,8 @@ async def test_snapshot_creates_then_moves_forward(api: Api, app: Any) -> None:
     )
     row = await _row(app, o["id"])
     assert (row.buyer_memo, row.platform_buyer_id) == ("周末送货", "buyer-open-1")
+    got = (await api.client.get(f"/v1/orders/{o['id']}", headers=ADMIN)).json()
+    assert (got["buyer_memo"], got["platform_buyer_id"]) == ("周末送货", "buyer-open-1")
 
     # The same snapshot again: 200, nothing written.
     r = await api.client.put(url, json=snapshot(sku["sku_code"], "pending_payment"), headers=ADMIN)

@@ -97,6 +97,8 @@ def obj(value: Any, name: str) -> dict[str, Any]:
 
 def text(value: Any, name: str, *, required: bool = False) -> str | None:
     """A string field (numbers become their digits: ids may come as either)."""
+    if type(value) is str and value and "\x00" not in value:
+        return value  # the common case first: mapping runs for every order of a batch
     if value is None or value == "":
         if required:
             raise MappingError(name, "missing")
@@ -116,6 +118,8 @@ def text(value: Any, name: str, *, required: bool = False) -> str | None:
 
 def integer(value: Any, name: str) -> int:
     """An integer given as a JSON number or a digit string (JD counts are strings)."""
+    if type(value) is int:
+        return value
     if isinstance(value, bool):
         raise MappingError(name, "expected an integer")
     if isinstance(value, int):
@@ -185,6 +189,10 @@ def fen(value: Any, name: str, *, default: int | None = None) -> Decimal:
 
 def beijing(value: Any, name: str, *, required: bool = False) -> datetime | None:
     """``yyyy-MM-dd HH:mm:ss`` without offset is Beijing time (+08:00); sentinels are None."""
+    if type(value) is str and len(value) == 19 and value not in NO_TIME:
+        at = _local_time(value)  # the common case first (cached)
+        if at is not None:
+            return at
     if value is None or (isinstance(value, str) and value.strip() in NO_TIME):
         if required:
             raise MappingError(name, "missing")

@@ -4,9 +4,11 @@ in the review queue and reported ``queued``; nothing is silently skipped."""
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -114,27 +116,29 @@ async def ingest(
             todo.append(e)
     if not todo:
         return [results[n] for n in range(len(orders))]
-    exact_orders = exact() if exact is not None else orders
     unmapped: list[tuple[_Entry, dict[str, Any]]] = []
-    for e in todo:
-        e.exact = exact_orders[e.index] if e.index < len(exact_orders) else e.raw
-        try:
-            e.mapped = module.map_order(e.exact)
-        except MappingError as exc:
-            unmapped.append((e, _problem(exc.field, exc.msg, "unmapped_field")))
+    with _no_gc():
+        exact_orders = exact() if exact is not None else orders
+        for e in todo:
+            e.exact = exact_orders[e.index] if e.index < len(exact_orders) else e.raw
+            try:
+                e.mapped = module.map_order(e.exact)
+            except MappingError as exc:
+                unmapped.append((e, _problem(exc.field, exc.msg, "unmapped_field")))
     mapped = [e for e in todo if e.mapped is not None]
     refs = await _resolve_skus(session, platform, store_id, mapped)
     snaps: list[SnapItem] = []
-    for e in mapped:
-        assert e.mapped is not None
-        try:
-            carriers = store["carrier_codes"].get(platform, {})
-            view, create = _snapshot(e.mapped, refs, carriers, platform, store_id)
-        except MappingError as exc:
-            code = "unknown_sku" if "SKU" in exc.msg else "unmapped_field"
-            unmapped.append((e, _problem(exc.field, exc.msg, code)))
-            continue
-        snaps.append(SnapItem(e.index, store_id, e.mapped.external_id, view, e.digest, create))
+    carriers = store["carrier_codes"].get(platform, {})
+    with _no_gc():
+        for e in mapped:
+            assert e.mapped is not None
+            try:
+                view, create = _snapshot(e.mapped, refs, carriers, platform, store_id)
+            except MappingError as exc:
+                code = "unknown_sku" if "SKU" in exc.msg else "unmapped_field"
+                unmapped.append((e, _problem(exc.field, exc.msg, code)))
+                continue
+            snaps.append(SnapItem(e.index, store_id, e.mapped.external_id, view, e.digest, create))
     outcomes = await sync.apply(session, principal, snaps, now)
     snap_of = {s.index: s for s in snaps}
     by_index = {e.index: e for e in mapped}
@@ -180,6 +184,20 @@ async def ingest(
                 "error": problem,
             }
     return [results[n] for n in range(len(orders))]
+
+
+@contextlib.contextmanager
+def _no_gc() -> Iterator[None]:
+    """The cyclic collector paused over a synchronous stretch (no await inside, so no other
+    request runs): mapping a 1,000-order batch allocates ~100k containers and the collector
+    would otherwise walk them again and again; the mapping creates no reference cycles."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
 
 
 def _problem(field: str, msg: str, code: str) -> dict[str, Any]:

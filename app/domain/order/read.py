@@ -240,6 +240,8 @@ def to_public(
         promotion_ids=list(o.promotion_ids or []),
         allow_backorder=o.allow_backorder,
         hold_reason=o.hold_reason,
+        buyer_memo=getattr(o, "buyer_memo", None),
+        platform_buyer_id=getattr(o, "platform_buyer_id", None),
         shipments=shipments,
         cancelled_at=o.cancelled_at,
         cancel_reason=o.cancel_reason,

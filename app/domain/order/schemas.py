@@ -385,6 +385,12 @@ class OrderPublic(BaseModel):
     )
     allow_backorder: bool
     hold_reason: str | None
+    buyer_memo: str | None = Field(
+        default=None, description="The buyer's note from the marketplace (marketplace sync)."
+    )
+    platform_buyer_id: str | None = Field(
+        default=None, description="The marketplace's buyer id (marketplace sync)."
+    )
     shipments: list[ShipmentOut]
     cancelled_at: datetime | None
     cancel_reason: str | None
