@@ -90,6 +90,12 @@ async def test_pdd_fixtures_map_apply_and_noop(api: Api, app: Any) -> None:
     assert "refund_pending" in held["flags"]
     urged = await _order(api, by_name["urged (催发货), money as strings"]["id"])
     assert "urgent" in urged["flags"]
+    # The urge opened a shipping_chase ticket on the order, at the urge instant.
+    assert urged["open_tickets"] == 1
+    r = await api.client.get("/v1/tickets", params={"order_id": urged["id"]}, headers=ADMIN)
+    [chase] = r.json()["items"]
+    assert (chase["type"], chase["status"]) == ("shipping_chase", "open")
+    assert chase["external_id"].startswith(f"urge-{urged['id']}-")
     deposit = await _order(api, by_name["presale_deposit"]["id"])
     assert (deposit["status"], deposit["dispatch_deadline"]) == ("pending_payment", None)
     assert deposit["promised_ship_by"].startswith("2024-12-01T23:59:59")
@@ -102,6 +108,8 @@ async def test_pdd_fixtures_map_apply_and_noop(api: Api, app: Any) -> None:
     again = await _post(api, "pdd", store["id"], [c["order"] for c in pdd])
     assert again == [{"index": r["index"], "status": 200, "id": r["id"]} for r in results]
     assert await _count_events(app, store["id"]) == before
+    r = await api.client.get("/v1/tickets", params={"order_id": urged["id"]}, headers=ADMIN)
+    assert len(r.json()["items"]) == 1  # the urge again: no second ticket
 
 
 async def test_other_platforms_fixtures(api: Api) -> None:

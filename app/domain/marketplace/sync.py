@@ -174,7 +174,9 @@ async def apply(
         out[item.index] = outcome
         if outcome.error is None:
             done.append((item, order_id))
-    await _store_extras(session, [(i, o) for i, o in done if out[i.index].error is None], now)
+    await _store_extras(
+        session, principal, [(i, o) for i, o in done if out[i.index].error is None], now
+    )
     return [out[n.index] for n in items]
 
 
@@ -353,7 +355,7 @@ _EXTRAS = """
 
 
 async def _store_extras(
-    session: AsyncSession, done: list[tuple[SnapItem, int]], now: datetime
+    session: AsyncSession, principal: Principal, done: list[tuple[SnapItem, int]], now: datetime
 ) -> None:
     """The applied snapshots' hashes, memos and buyer ids (set-based); urges to the hook."""
     if not done:
@@ -373,4 +375,4 @@ async def _store_extras(
         )
     for item, order_id in done:
         if item.snap.urged_at is not None:
-            await hooks.shipping_urged(session, order_id, min(item.snap.urged_at, now))
+            await hooks.shipping_urged(session, principal, order_id, min(item.snap.urged_at, now))
