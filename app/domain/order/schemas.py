@@ -305,9 +305,6 @@ class BuyerOut(BaseModel):
     province: str
     city: str
     address: str
-    platform_buyer_id: str | None = Field(
-        default=None, description="The marketplace's buyer id, when the order carried one."
-    )
 
 
 class LineOut(BaseModel):
