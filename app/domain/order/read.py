@@ -242,8 +242,7 @@ def to_public(
         hold_reason=o.hold_reason,
         buyer_memo=getattr(o, "buyer_memo", None),
         # Marketplace sync keeps it in a column; an order body's buyer carries it in ``buyer``.
-        platform_buyer_id=getattr(o, "platform_buyer_id", None)
-        or o.buyer.get("platform_buyer_id"),
+        platform_buyer_id=getattr(o, "platform_buyer_id", None) or o.buyer.get("platform_buyer_id"),
         shipments=shipments,
         cancelled_at=o.cancelled_at,
         cancel_reason=o.cancel_reason,
