@@ -16,7 +16,7 @@ from app.db import create_engine, create_sessionmaker
 from app.domain.clock import Clock, SystemClock
 from app.domain.inventory.hooks import on_allocation_change
 from app.domain.order import allocation as order_allocation
-from app.domain.webhook.delivery import DeliveryThread
+from app.domain.webhook.thread import DeliveryThread
 from app.errors import install_error_handlers
 from app.limits import BodyLimitMiddleware, document_payload_too_large
 from app.logging import configure_logging

@@ -18,27 +18,34 @@ import asyncio
 import contextlib
 import logging
 import random
-import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
 import orjson
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app import dberrors
-from app.config import Settings
 from app.domain.clock import Clock, SystemClock
 from app.domain.events.schemas import EventPublic
 from app.domain.store import zones
 from app.domain.types import MAX_ID
 from app.domain.webhook import rules
+from app.domain.webhook.work import (
+    CLAIM,
+    FETCH,
+    FLUSH_SECONDS,
+    Attempt,
+    Lease,
+    Outgoing,
+    WorkerConfig,
+    lease_of,
+    short_error,
+)
 from app.models import Webhook, WebhookDelivery
 
 logger = logging.getLogger("storeops.webhooks")
@@ -48,180 +55,13 @@ _deliveries = WebhookDelivery.__table__  # type: ignore[attr-defined]
 USER_AGENT = "StoreOps-Webhooks/1.0"
 _MAX_RESPONSE_BYTES = 64 * 1024
 _FLUSH_EVERY = 50
-_FLUSH_SECONDS = 1.0
 _SERVE_SECONDS = 10.0
 _PURGE_EVERY_SECONDS = 600.0
-_STOP_GRACE_SECONDS = 10.0
+STOP_GRACE_SECONDS = 10.0
 _LINGER_SECONDS = 0.5
 _LINGER_POLL_SECONDS = 0.02
 
-_CLAIM = sa.text(
-    """
-    UPDATE webhooks AS w
-    SET lease_token = :token, lease_until = :until
-    FROM (
-        SELECT c.id FROM webhooks AS c
-        WHERE (c.lease_until IS NULL OR c.lease_until < :now)
-          AND c.next_attempt_at <= :now
-          AND EXISTS (
-              SELECT 1 FROM events AS e
-              WHERE (e.tx_id, e.id) > (c.cursor_tx_id, c.cursor_event_id)
-                AND e.tx_id < pg_snapshot_xmin(pg_current_snapshot())::text::bigint
-                AND e.type = ANY (c.events)
-                AND (c.store_ids IS NULL OR e.store_id = ANY (c.store_ids)))
-        ORDER BY c.next_attempt_at, c.id
-        LIMIT :n
-        FOR UPDATE SKIP LOCKED
-    ) AS s
-    WHERE w.id = s.id
-    RETURNING w.id, w.url, w.secret, w.events, w.store_ids, w.version, w.cursor_tx_id,
-              w.cursor_event_id, w.pending_event_id, w.attempt, w.first_failure_at,
-              w.consecutive_failures, w.breaker_open_until, w.failing_since
-    """
-)
-
-
-_FETCH = sa.text(
-    """
-    WITH h AS (SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS horizon)
-    SELECT h.horizon, e.id, e.tx_id, e.type, e.store_id, e.occurred_at, e.data
-    FROM h LEFT JOIN LATERAL (
-        SELECT id, tx_id, type, store_id, occurred_at, data FROM events
-        WHERE (tx_id, id) > (:ctx, :cid)
-          AND tx_id < h.horizon
-          AND type = ANY (CAST(:types AS text[]))
-          AND (CAST(:stores AS bigint[]) IS NULL OR store_id = ANY (CAST(:stores AS bigint[])))
-        ORDER BY tx_id, id
-        LIMIT :n
-    ) AS e ON true
-    ORDER BY e.tx_id, e.id
-    """
-).columns(
-    sa.column("horizon", sa.BigInteger),
-    sa.column("id", sa.BigInteger),
-    sa.column("tx_id", sa.BigInteger),
-    sa.column("type", sa.Text),
-    sa.column("store_id", sa.BigInteger),
-    sa.column("occurred_at", sa.DateTime(timezone=True)),
-    sa.column("data", JSONB),
-)
-
-
-@dataclass(frozen=True)
-class WorkerConfig:
-    """How the worker polls, how many subscriptions it serves at once, how it retries."""
-
-    poll_seconds: float = 0.25
-    concurrency: int = 16
-    timeout_seconds: float = 5.0
-    batch_size: int = 100
-    log_days: int = 7
-    policy: rules.Policy = field(
-        default_factory=lambda: rules.Policy(
-            base=timedelta(seconds=10),
-            cap=timedelta(hours=1),
-            give_up_after=timedelta(hours=24),
-            breaker_failures=5,
-            breaker_cooldown=timedelta(seconds=60),
-        )
-    )
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> WorkerConfig:
-        """The worker's configuration from the service settings."""
-        return cls(
-            poll_seconds=settings.webhook_poll_seconds,
-            concurrency=settings.webhook_concurrency,
-            timeout_seconds=settings.webhook_timeout_seconds,
-            batch_size=settings.webhook_batch_size,
-            log_days=settings.webhook_delivery_log_days,
-            policy=rules.Policy(
-                base=timedelta(seconds=settings.webhook_retry_base_seconds),
-                cap=timedelta(seconds=settings.webhook_retry_cap_seconds),
-                give_up_after=timedelta(seconds=settings.webhook_give_up_seconds),
-                breaker_failures=settings.webhook_breaker_failures,
-                breaker_cooldown=timedelta(seconds=settings.webhook_breaker_cooldown_seconds),
-            ),
-        )
-
-    @property
-    def attempt_seconds(self) -> float:
-        """Wall-clock bound of one request (connect, send and read, each ≤ the timeout)."""
-        return 2 * self.timeout_seconds + 1
-
-    @property
-    def lease(self) -> timedelta:
-        """A lease outlives the longest stretch between two renewals (a flush or a request)."""
-        return timedelta(seconds=3 * self.attempt_seconds + _FLUSH_SECONDS + 30)
-
-
-@dataclass
-class Lease:
-    """A subscription this worker holds, with the state its flushes move on."""
-
-    id: int
-    url: str
-    secret: str
-    events: list[str]
-    store_ids: list[int] | None
-    version: int
-    token: str
-    cursor: tuple[int, int]
-    pending_event_id: int | None
-    state: rules.RetryState
-
-
-@dataclass(frozen=True)
-class Outgoing:
-    """One event to send: its feed position and its body, exactly as the feed shows it."""
-
-    id: int
-    tx_id: int
-    type: str
-    body: bytes
-
-
-@dataclass(frozen=True)
-class Attempt:
-    """The outcome of one request."""
-
-    event: Outgoing
-    attempt: int
-    response_status: int | None
-    error: str | None
-    duration_ms: int
-    attempted_at: datetime
-
-    @property
-    def ok(self) -> bool:
-        """Delivered: the receiver answered 2xx."""
-        return self.error is None
-
-
-def _lease_of(row: Any, token: str) -> Lease:
-    return Lease(
-        id=row.id,
-        url=row.url,
-        secret=row.secret,
-        events=list(row.events),
-        store_ids=None if row.store_ids is None else list(row.store_ids),
-        version=row.version,
-        token=token,
-        cursor=(row.cursor_tx_id, row.cursor_event_id),
-        pending_event_id=row.pending_event_id,
-        state=rules.RetryState(
-            attempt=row.attempt,
-            first_failure_at=row.first_failure_at,
-            consecutive_failures=row.consecutive_failures,
-            breaker_open_until=row.breaker_open_until,
-            failing_since=row.failing_since,
-        ),
-    )
-
-
-def _short(exc: BaseException) -> str:
-    text = str(exc) or type(exc).__name__
-    return f"{type(exc).__name__}: {text}"[:300]
+__all__ = ["DeliveryWorker", "WorkerConfig"]
 
 
 class DeliveryWorker:
@@ -284,7 +124,7 @@ class DeliveryWorker:
         # half-used); only a stuck one is cancelled after the grace period.
         tasks = [t for t in (self._task, *self._serving) if t is not None]
         if tasks:
-            _, stuck = await asyncio.wait(tasks, timeout=_STOP_GRACE_SECONDS)
+            _, stuck = await asyncio.wait(tasks, timeout=STOP_GRACE_SECONDS)
             for task in stuck:
                 task.cancel()
             for task in stuck:
@@ -340,13 +180,13 @@ class DeliveryWorker:
         async with self.maker() as session:
             rows = (
                 await session.execute(
-                    _CLAIM, {"token": token, "until": now + self.config.lease, "now": now, "n": n}
+                    CLAIM, {"token": token, "until": now + self.config.lease, "now": now, "n": n}
                 )
             ).all()
             await session.commit()
         for r in rows:
             self._held[r.id] = token
-        return [_lease_of(r, token) for r in rows]
+        return [lease_of(r, token) for r in rows]
 
     async def _purge_old_deliveries(self) -> None:
         if time.monotonic() - self._purged_at < _PURGE_EVERY_SECONDS:
@@ -408,7 +248,7 @@ class DeliveryWorker:
         async with self.maker() as session:
             rows = (
                 await session.execute(
-                    _FETCH,
+                    FETCH,
                     {
                         "ctx": lease.cursor[0],
                         "cid": lease.cursor[1],
@@ -458,7 +298,7 @@ class DeliveryWorker:
                 await self._flush(lease, done, release=True)
                 return False, i + 1
             last = i == len(events) - 1
-            if last or len(done) >= _FLUSH_EVERY or time.monotonic() - flushed_at > _FLUSH_SECONDS:
+            if last or len(done) >= _FLUSH_EVERY or time.monotonic() - flushed_at > FLUSH_SECONDS:
                 if not await self._flush(lease, done, advance_to=advance_to if last else None):
                     return False, i + 1
                 done = []
@@ -507,7 +347,7 @@ class DeliveryWorker:
         except (TimeoutError, httpx.TimeoutException) as exc:
             error = f"timeout: {type(exc).__name__}"
         except (httpx.HTTPError, httpx.InvalidURL, OSError, ValueError) as exc:
-            error = _short(exc)
+            error = short_error(exc)
         if error is None and status is not None and not 200 <= status < 300:
             error = (
                 f"redirect not followed (HTTP {status})"
@@ -640,69 +480,3 @@ class DeliveryWorker:
             "failing_since": state.failing_since,
         }
         return values
-
-
-class DeliveryThread:
-    """A :class:`DeliveryWorker` on its own thread, event loop and small connection pool.
-
-    Delivery is a chain of short waits per event (read, POST, record), one event after
-    the other for each webhook. On the API's event loop, busy with requests, every wait
-    queued behind them: at full intake a webhook got a few deliveries a second. On its own
-    loop the worker only waits for the GIL, and requests do not wait for it either.
-    """
-
-    def __init__(self, url: str, settings: Settings) -> None:
-        self.url = url
-        # A few connections suffice: a delivery holds one only to read events or record.
-        self.settings = settings.model_copy(
-            update={
-                "db_pool_size": min(4, settings.webhook_concurrency),
-                "db_max_overflow": 0,
-                "db_pool_timeout_seconds": 30.0,
-            }
-        )
-        self.config = WorkerConfig.from_settings(settings)
-        self._thread: threading.Thread | None = None
-        self._ready = threading.Event()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop: asyncio.Event | None = None
-
-    def start(self) -> None:
-        """Start the thread; deliveries begin once its pool is up."""
-        self._thread = threading.Thread(target=self._run, name="storeops-webhooks", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        try:
-            import uvloop
-
-            factory: Callable[[], asyncio.AbstractEventLoop] | None = uvloop.new_event_loop
-        except ImportError:  # pragma: no cover - uvloop is optional
-            factory = None
-        with asyncio.Runner(loop_factory=factory) as runner:
-            runner.run(self._main())
-
-    async def _main(self) -> None:
-        from app.db import create_engine, create_sessionmaker
-
-        self._loop = asyncio.get_running_loop()
-        self._stop = asyncio.Event()
-        engine = create_engine(self.url, self.settings)
-        worker = DeliveryWorker(create_sessionmaker(engine), self.config)
-        worker.start()
-        self._ready.set()
-        try:
-            await self._stop.wait()
-        finally:
-            await worker.stop()
-            await engine.dispose()
-
-    async def stop(self) -> None:
-        """Stop the worker (see :meth:`DeliveryWorker.stop`) and wait for the thread."""
-        if self._thread is None:
-            return
-        await asyncio.to_thread(self._ready.wait, 10)
-        if self._loop is not None and self._stop is not None:
-            self._loop.call_soon_threadsafe(self._stop.set)
-        await asyncio.to_thread(self._thread.join, _STOP_GRACE_SECONDS + 10)
-        self._thread = None
