@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -56,6 +56,9 @@ class Settings(BaseSettings):
     # Webhooks (issue 11; docs/webhooks.md). Every process delivers; work is leased per
     # subscription in PostgreSQL, so replicas never send one attempt twice.
     webhook_worker_enabled: bool = True
+    # "process": a spawned child process delivers (its own GIL: busy request handling does
+    # not starve it); "thread": a thread of the API process (tests, one-core machines).
+    webhook_worker_mode: Literal["process", "thread"] = "process"
     webhook_poll_seconds: float = Field(default=0.25, gt=0, le=60)
     webhook_concurrency: int = Field(default=16, ge=1, le=256)
     webhook_timeout_seconds: float = Field(default=5.0, gt=0, le=60)

@@ -16,7 +16,7 @@ from app.db import create_engine, create_sessionmaker
 from app.domain.clock import Clock, SystemClock
 from app.domain.inventory.hooks import on_allocation_change
 from app.domain.order import allocation as order_allocation
-from app.domain.webhook.thread import DeliveryThread
+from app.domain.webhook.thread import DeliveryProcess, DeliveryThread
 from app.errors import install_error_handlers
 from app.limits import BodyLimitMiddleware, document_payload_too_large
 from app.logging import configure_logging
@@ -141,9 +141,14 @@ def _lifespan(settings: Settings, clock: Clock) -> Any:
             )
             if settings.sweep_enabled:
                 sweeper.start()
-            # Webhooks are delivered by every process (leases in PostgreSQL share the work),
-            # on a thread of their own so that busy request handling does not slow them.
-            deliverer = DeliveryThread(url, settings)
+            # Webhooks are delivered by every API process (leases in PostgreSQL share the
+            # work), from a child process of its own (or a thread) so that busy request
+            # handling does not slow them.
+            deliverer: DeliveryProcess | DeliveryThread = (
+                DeliveryProcess(url, settings)
+                if settings.webhook_worker_mode == "process"
+                else DeliveryThread(url, settings)
+            )
             if settings.webhook_worker_enabled:
                 deliverer.start()
             try:

@@ -318,10 +318,12 @@ async def test_two_workers_never_send_one_attempt_twice(
         assert delivered == ids
 
 
-async def test_the_service_delivers_on_its_own_thread(
-    database_url: str, api: Api, app: Any, receiver: Receiver
+@pytest.mark.parametrize("mode", ["process", "thread"])
+async def test_the_service_delivers_from_its_own_process_or_thread(
+    database_url: str, api: Api, app: Any, receiver: Receiver, mode: str
 ) -> None:
-    """A served app (worker enabled, as deployed) delivers from its own thread and loop."""
+    """A served app (worker enabled, as deployed) delivers from a child process of its own
+    (the default) or from a thread with its own loop."""
     import httpx
 
     from app.main import create_app
@@ -336,6 +338,7 @@ async def test_the_service_delivers_on_its_own_thread(
         log_level="WARNING",
         sweep_enabled=False,
         webhook_poll_seconds=0.05,
+        webhook_worker_mode=mode,
     )
     served = create_app(settings)
     async with served.router.lifespan_context(served):
