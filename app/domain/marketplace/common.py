@@ -9,6 +9,7 @@ orders for review (nothing is dropped). Field names and meanings follow
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
@@ -285,3 +286,48 @@ def memo(value: Any) -> str | None:
     if isinstance(value, str) and value.strip():
         return value.replace("\x00", "")[:2000]
     return None
+
+
+def line_list(o: dict[str, Any], field: str) -> list[Any]:
+    """The order's non-empty list of lines under ``field``."""
+    items = o.get(field)
+    if not isinstance(items, list) or not items:
+        raise MappingError(field, "no lines")
+    return items
+
+
+def map_lines(
+    items: list[Any],
+    field: str,
+    *,
+    codes: tuple[str, ...],
+    sku_id: str,
+    qty: str,
+    price: str,
+    money: Callable[[Any, str], Decimal],
+) -> list[MappedLine]:
+    """Platform lines → :class:`MappedLine`: the seller code is the first of ``codes`` that
+    is set, the platform SKU id ``sku_id``; one of the two is required (a line is matched
+    by seller code first, then by platform SKU id)."""
+    lines = []
+    for n, raw in enumerate(items):
+        loc = f"{field}[{n}]"
+        item = obj(raw, loc)
+        code = None
+        for name in codes:
+            code = text(item.get(name), f"{loc}.{name}")
+            if code is not None:
+                break
+        platform_sku = text(item.get(sku_id), f"{loc}.{sku_id}")
+        if code is None and platform_sku is None:
+            raise MappingError(f"{loc}.{codes[0]}", f"no seller code and no {sku_id}")
+        lines.append(
+            MappedLine(
+                loc=loc,
+                sku_code=code,
+                platform_sku_id=platform_sku,
+                quantity=quantity(item.get(qty), f"{loc}.{qty}"),
+                unit_price=money(item.get(price), f"{loc}.{price}"),
+            )
+        )
+    return lines

@@ -16,9 +16,10 @@ from app.domain.marketplace.common import (
     fen,
     integer,
     join_address,
+    line_list,
+    map_lines,
     memo,
     obj,
-    quantity,
     text,
     unix,
 )
@@ -64,31 +65,15 @@ def _name(node: Any) -> Any:
 
 
 def _lines(o: dict[str, Any]) -> list[MappedLine]:
-    items = o.get("sku_order_list")
-    if not isinstance(items, list) or not items:
-        raise MappingError("sku_order_list", "no lines")
-    lines = []
-    for n, raw in enumerate(items):
-        loc = f"sku_order_list[{n}]"
-        item = obj(raw, loc)
-        code = (
-            text(item.get("code"), f"{loc}.code")
-            or text(item.get("out_sku_id"), f"{loc}.out_sku_id")
-            or text(item.get("out_product_id"), f"{loc}.out_product_id")
-        )
-        sku_id = text(item.get("sku_id"), f"{loc}.sku_id")
-        if code is None and sku_id is None:
-            raise MappingError(f"{loc}.code", "no seller code and no sku_id")
-        lines.append(
-            MappedLine(
-                loc=loc,
-                sku_code=code,
-                platform_sku_id=sku_id,
-                quantity=quantity(item.get("item_num"), f"{loc}.item_num"),
-                unit_price=fen(item.get("origin_amount"), f"{loc}.origin_amount"),
-            )
-        )
-    return lines
+    return map_lines(
+        line_list(o, "sku_order_list"),
+        "sku_order_list",
+        codes=("code", "out_sku_id", "out_product_id"),
+        sku_id="sku_id",
+        qty="item_num",
+        price="origin_amount",
+        money=fen,
+    )
 
 
 def map_order(raw: Any) -> Mapped:

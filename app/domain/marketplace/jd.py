@@ -15,9 +15,10 @@ from app.domain.marketplace.common import (
     buyer_phone,
     discount_for,
     join_address,
+    line_list,
+    map_lines,
     memo,
     obj,
-    quantity,
     text,
     yuan,
 )
@@ -53,27 +54,16 @@ def unwrap(order: Any) -> Any:
 
 
 def _lines(o: dict[str, Any]) -> list[MappedLine]:
-    items = o.get("itemInfoList")
-    if not isinstance(items, list) or not items:
-        raise MappingError("itemInfoList", "no lines")
-    lines = []
-    for n, raw in enumerate(items):
-        loc = f"itemInfoList[{n}]"
-        item = obj(raw, loc)
-        code = text(item.get("outerSkuId"), f"{loc}.outerSkuId")  # "not guaranteed" (§4.3)
-        sku_id = text(item.get("skuId"), f"{loc}.skuId")
-        if code is None and sku_id is None:
-            raise MappingError(f"{loc}.outerSkuId", "no seller code and no skuId")
-        lines.append(
-            MappedLine(
-                loc=loc,
-                sku_code=code,
-                platform_sku_id=sku_id,
-                quantity=quantity(item.get("itemTotal"), f"{loc}.itemTotal"),
-                unit_price=yuan(item.get("jdPrice"), f"{loc}.jdPrice"),
-            )
-        )
-    return lines
+    # outerSkuId is "not guaranteed" (research §4.3): the JD skuId matches then.
+    return map_lines(
+        line_list(o, "itemInfoList"),
+        "itemInfoList",
+        codes=("outerSkuId",),
+        sku_id="skuId",
+        qty="itemTotal",
+        price="jdPrice",
+        money=yuan,
+    )
 
 
 def map_order(raw: Any) -> Mapped:

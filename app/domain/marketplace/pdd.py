@@ -16,9 +16,10 @@ from app.domain.marketplace.common import (
     discount_for,
     integer,
     join_address,
+    line_list,
+    map_lines,
     memo,
     obj,
-    quantity,
     text,
     yuan,
 )
@@ -76,29 +77,15 @@ def _status(o: dict[str, Any], paid: bool) -> str:
 
 
 def _lines(o: dict[str, Any]) -> list[MappedLine]:
-    items = o.get("item_list")
-    if not isinstance(items, list) or not items:
-        raise MappingError("item_list", "no lines")
-    lines = []
-    for n, raw in enumerate(items):
-        loc = f"item_list[{n}]"
-        item = obj(raw, loc)
-        code = text(item.get("outer_id"), f"{loc}.outer_id") or text(
-            item.get("outer_goods_id"), f"{loc}.outer_goods_id"
-        )
-        sku_id = text(item.get("sku_id"), f"{loc}.sku_id")
-        if code is None and sku_id is None:
-            raise MappingError(f"{loc}.outer_id", "no seller code and no sku_id")
-        lines.append(
-            MappedLine(
-                loc=loc,
-                sku_code=code,
-                platform_sku_id=sku_id,
-                quantity=quantity(item.get("goods_count"), f"{loc}.goods_count"),
-                unit_price=yuan(item.get("goods_price"), f"{loc}.goods_price"),
-            )
-        )
-    return lines
+    return map_lines(
+        line_list(o, "item_list"),
+        "item_list",
+        codes=("outer_id", "outer_goods_id"),
+        sku_id="sku_id",
+        qty="goods_count",
+        price="goods_price",
+        money=yuan,
+    )
 
 
 def map_order(raw: Any) -> Mapped:

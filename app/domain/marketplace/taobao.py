@@ -15,9 +15,9 @@ from app.domain.marketplace.common import (
     buyer_phone,
     discount_for,
     join_address,
+    map_lines,
     memo,
     obj,
-    quantity,
     text,
     yuan,
 )
@@ -76,26 +76,15 @@ def _order_list(t: dict[str, Any]) -> list[Any]:
 
 
 def _lines(orders: list[Any]) -> list[MappedLine]:
-    lines = []
-    for n, raw in enumerate(orders):
-        loc = f"orders[{n}]"
-        item = obj(raw, loc)
-        code = text(item.get("outer_sku_id"), f"{loc}.outer_sku_id") or text(
-            item.get("outer_iid"), f"{loc}.outer_iid"
-        )
-        sku_id = text(item.get("sku_id"), f"{loc}.sku_id")
-        if code is None and sku_id is None:
-            raise MappingError(f"{loc}.outer_sku_id", "no seller code and no sku_id")
-        lines.append(
-            MappedLine(
-                loc=loc,
-                sku_code=code,
-                platform_sku_id=sku_id,
-                quantity=quantity(item.get("num"), f"{loc}.num"),
-                unit_price=yuan(item.get("price"), f"{loc}.price"),
-            )
-        )
-    return lines
+    return map_lines(
+        orders,
+        "orders",
+        codes=("outer_sku_id", "outer_iid"),
+        sku_id="sku_id",
+        qty="num",
+        price="price",
+        money=yuan,
+    )
 
 
 def _shipment(t: dict[str, Any], orders: list[Any]) -> MappedShipment:
