@@ -11,6 +11,9 @@ start, so the lag also holds the transaction itself and the wait for the feed ho
   endpoint accepts the connection and never answers (each attempt runs into the 5 s
   timeout, then backs off). The healthy webhook's lag must stay the same.
 
+With ``--rounds N`` the two phases alternate in N slices of ``seconds / N`` each (the
+hanging webhook is created before each of its slices and deleted after).
+
 Rows: intake orders/s in each phase, and per phase the deliveries received in the window
 (ops/s) with the lag's p50/p99 in the latency columns. Targets: deliveries keep up with
 intake, p99 lag <= 2 s, and the hanging endpoint leaves the healthy lag unchanged.
@@ -153,7 +156,7 @@ def _environment(**values: str) -> Iterator[None]:
                 os.environ[k] = v
 
 
-async def _subscribe(client: httpx.AsyncClient, url: str, store_id: int) -> None:
+async def _subscribe(client: httpx.AsyncClient, url: str, store_id: int) -> str:
     r = await client.post(
         "/v1/webhooks",
         json={
@@ -164,6 +167,7 @@ async def _subscribe(client: httpx.AsyncClient, url: str, store_id: int) -> None
         },
     )
     r.raise_for_status()
+    return str(r.json()["id"])
 
 
 async def _drained(url: str, client: httpx.AsyncClient, seconds: float) -> None:
@@ -201,11 +205,11 @@ async def _measure(
         return orjson.dumps(cat.draft(phase.name[:1].upper()).body(cat.store_id))
 
     start = time.time() + options.warmup
-    end = start + options.seconds
+    end = start + options.slice_seconds
     async with _poster(base, "/v1/orders", options.clients) as post:
         sample = await measure_slice(options.clients, _app_op(post, order, 1), options)
     phase.intake.append(sample)
-    phase.seconds += options.seconds
+    phase.seconds += options.slice_seconds
     phase.windows.append((start, end))
 
 
@@ -259,11 +263,16 @@ async def run(url: str, options: Options) -> Report:
             warm_options = Options(options.clients, SERVICE_WARMUP, options.warmup)
             await _measure(warm, receiver, base, cat, warm_options)
             await _drained(url, client, 30)
-            await _measure(alone, receiver, base, cat, options)
-            await _drained(url, client, 60)
-            await _subscribe(client, f"http://127.0.0.1:{receiver.port}{HANGING}", cat.store_id)
-            await _measure(beside, receiver, base, cat, options)
-            await _drained(url, client, 60)
+            # The phases alternate in --rounds slices (the hanging webhook is added for each
+            # "beside" slice and deleted after it), so background load falls on both alike.
+            hanging_url = f"http://127.0.0.1:{receiver.port}{HANGING}"
+            for _ in range(options.rounds):
+                await _measure(alone, receiver, base, cat, options)
+                await _drained(url, client, 60)
+                hanging_id = await _subscribe(client, hanging_url, cat.store_id)
+                await _measure(beside, receiver, base, cat, options)
+                await _drained(url, client, 60)
+                (await client.delete(f"/v1/webhooks/{hanging_id}")).raise_for_status()
         receipts, hanging = receiver.dump()
         _collect(alone, receipts)
         _collect(beside, receipts)

@@ -22,6 +22,7 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import Any
 
 import httpx
@@ -35,6 +36,7 @@ from app.domain.events.schemas import EventPublic
 from app.domain.store import zones
 from app.domain.types import MAX_ID
 from app.domain.webhook import rules
+from app.domain.webhook.transport import LeanTransport
 from app.domain.webhook.work import (
     CLAIM,
     FETCH,
@@ -93,17 +95,17 @@ class DeliveryWorker:
 
     @property
     def client(self) -> httpx.AsyncClient:
-        """The HTTP client (created on first use: no redirects, the configured timeouts)."""
+        """The HTTP client (created on first use: no redirects, no cookies, the configured
+        timeouts, the lean HTTP/1.1 transport of :mod:`app.domain.webhook.transport`)."""
         if self._client is None:
             t = self.config.timeout_seconds
             self._client = httpx.AsyncClient(
                 timeout=httpx.Timeout(t, connect=t, read=t, write=t, pool=t),
                 follow_redirects=False,
                 trust_env=False,
-                limits=httpx.Limits(
-                    max_connections=self.config.concurrency * 2,
-                    max_keepalive_connections=self.config.concurrency,
-                ),
+                # Stateless: a receiver's Set-Cookie is never sent back (to it or another).
+                cookies=CookieJar(DefaultCookiePolicy(allowed_domains=[])),
+                transport=LeanTransport(max_idle_per_origin=self.config.concurrency),
                 headers={"User-Agent": USER_AGENT},
             )
         return self._client
