@@ -56,7 +56,9 @@ _hooks = Webhook.__table__  # type: ignore[attr-defined]
 _deliveries = WebhookDelivery.__table__  # type: ignore[attr-defined]
 USER_AGENT = "StoreOps-Webhooks/1.0"
 _MAX_RESPONSE_BYTES = 64 * 1024
-_FLUSH_EVERY = 50
+# Attempts are recorded (and the position moved on) at the end of each fetched batch, or
+# after this many or FLUSH_SECONDS, whichever comes first.
+_FLUSH_EVERY = 100
 _SERVE_SECONDS = 10.0
 _PURGE_EVERY_SECONDS = 600.0
 STOP_GRACE_SECONDS = 10.0
@@ -92,6 +94,7 @@ class DeliveryWorker:
         self._stopping = asyncio.Event()
         self._requests: set[asyncio.Task[Any]] = set()
         self._purged_at = 0.0
+        self._urls: dict[str, httpx.URL] = {}
 
     @property
     def client(self) -> httpx.AsyncClient:
@@ -109,6 +112,15 @@ class DeliveryWorker:
                 headers={"User-Agent": USER_AGENT},
             )
         return self._client
+
+    def _url(self, url: str) -> httpx.URL:
+        """The parsed URL of a webhook (parsed once per worker)."""
+        parsed = self._urls.get(url)
+        if parsed is None:
+            if len(self._urls) > 10_000:
+                self._urls.clear()
+            parsed = self._urls[url] = httpx.URL(url)
+        return parsed
 
     def start(self) -> None:
         """Start delivering in the background."""
@@ -322,6 +334,7 @@ class DeliveryWorker:
         attempted_at = self.clock.now()
         timestamp = str(int(attempted_at.timestamp()))
         headers = {
+            "User-Agent": USER_AGENT,
             "Content-Type": "application/json",
             "X-StoreOps-Event-Id": str(event.id),
             "X-StoreOps-Event-Type": event.type,
@@ -336,9 +349,17 @@ class DeliveryWorker:
         started = time.perf_counter()
         try:
             async with asyncio.timeout(self.config.attempt_seconds):
-                async with self.client.stream(
-                    "POST", lease.url, content=event.body, headers=headers
-                ) as response:
+                # Built here rather than by client.stream(): merging the client's URL,
+                # headers and cookies into every request cost a third of a delivery.
+                request = httpx.Request(
+                    "POST",
+                    self._url(lease.url),
+                    content=event.body,
+                    headers=headers,
+                    extensions={"timeout": self.client.timeout.as_dict()},
+                )
+                response = await self.client.send(request, stream=True)
+                try:
                     status = response.status_code
                     read = 0
                     # Drain a small answer so the connection is kept; never a large one.
@@ -346,6 +367,8 @@ class DeliveryWorker:
                         read += len(chunk)
                         if read > _MAX_RESPONSE_BYTES:
                             break
+                finally:
+                    await response.aclose()
         except (TimeoutError, httpx.TimeoutException) as exc:
             error = f"timeout: {type(exc).__name__}"
         except (httpx.HTTPError, httpx.InvalidURL, OSError, ValueError) as exc:
