@@ -8,7 +8,7 @@ import contextlib
 import gc
 import hashlib
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -39,20 +39,21 @@ STORE_PLATFORMS = {
 
 
 def payload_digest(order: Any) -> str:
-    """The hash of a platform order object as parsed, keys in the order sent (a platform
-    sends its fields in a fixed order; a reordered object only misses the no-op path)."""
+    """The hash of a platform order object as parsed (numbers as Decimal), keys in the order
+    sent (a platform sends its fields in a fixed order; a reordered object only misses the
+    no-op path). Numbers are hashed as the Decimal reads them (``59.8``, ``59.80``, ``1E+2``:
+    the same number written differently is another payload)."""
     try:
-        body = orjson.dumps(order)
-    except TypeError:  # ints beyond 64 bits, Decimals: the slower exact path
+        body = orjson.dumps(order, default=_number)
+    except TypeError:  # ints beyond 64 bits: the slower standard library
         body = json.dumps(order, default=str).encode()
     return "p:" + hashlib.sha256(body).hexdigest()
 
 
-def parse_exact(raw_body: bytes) -> list[Any]:
-    """The request's ``orders`` with numbers as Decimal (never through a binary float)."""
-    parsed = json.loads(raw_body, parse_float=Decimal, parse_constant=lambda c: c)
-    orders = parsed.get("orders") if isinstance(parsed, dict) else None
-    return orders if isinstance(orders, list) else []
+def _number(value: Any) -> orjson.Fragment:
+    if isinstance(value, Decimal):
+        return orjson.Fragment(str(value))
+    raise TypeError(f"not JSON: {type(value).__name__}")
 
 
 @dataclass(slots=True)
@@ -61,7 +62,6 @@ class _Entry:
     platform_id: str | None
     digest: str
     raw: Any
-    exact: Any = None
     mapped: Mapped | None = None
 
 
@@ -92,11 +92,9 @@ async def ingest(
     platform: str,
     store_id: int,
     orders: list[Any],
-    exact: Callable[[], list[Any]] | None,
     now: datetime,
 ) -> list[dict[str, Any]]:
-    """Map and apply ``orders`` (as parsed for hashing); ``exact`` gives the same list parsed
-    with Decimal numbers (called only if some order changed), None if ``orders`` are exact."""
+    """Map and apply ``orders``, parsed with Decimal numbers (never a binary float)."""
     module = ADAPTERS[platform]
     store = await check_store(session, principal, platform, store_id)
     entries = []
@@ -118,11 +116,9 @@ async def ingest(
         return [results[n] for n in range(len(orders))]
     unmapped: list[tuple[_Entry, dict[str, Any]]] = []
     with _no_gc():
-        exact_orders = exact() if exact is not None else orders
         for e in todo:
-            e.exact = exact_orders[e.index] if e.index < len(exact_orders) else e.raw
             try:
-                e.mapped = module.map_order(e.exact)
+                e.mapped = module.map_order(e.raw)
             except MappingError as exc:
                 unmapped.append((e, _problem(exc.field, exc.msg, "unmapped_field")))
     mapped = [e for e in todo if e.mapped is not None]
