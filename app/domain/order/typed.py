@@ -171,6 +171,10 @@ class _Refused(Exception):
 def typed_order(body: Any) -> TypedOrder | None:
     """``body`` as a :class:`TypedOrder` if it passes every :class:`OrderCreate` rule with
     typed values (ints, aware datetimes, Decimals), else None."""
+    # A JSON body (a client's) has a string here: refused without raising (no allocation,
+    # so bulk intake's own bodies cost nothing more).
+    if type(body) is not dict or type(body.get("placed_at")) is not datetime:
+        return None
     try:
         return _order(body)
     except (_Refused, KeyError, ValueError, ArithmeticError):  # OverflowError: extreme instants
