@@ -102,9 +102,8 @@ async def ingest(
         inner = module.unwrap(order)
         entries.append(_Entry(n, module.external_id(inner), payload_digest(order), order))
     results: dict[int, dict[str, Any]] = {}
-    found = await sync.known(
-        session, [(store_id, e.platform_id) for e in entries if e.platform_id is not None]
-    )
+    keys = [(store_id, e.platform_id) for e in entries if e.platform_id is not None]
+    found = await sync.known(session, keys)
     todo: list[_Entry] = []
     for e in entries:
         hit = found.get((store_id, e.platform_id)) if e.platform_id is not None else None
@@ -135,7 +134,9 @@ async def ingest(
                 unmapped.append((e, _problem(exc.field, exc.msg, code)))
                 continue
             snaps.append(SnapItem(e.index, store_id, e.mapped.external_id, view, e.digest, create))
-    outcomes = await sync.apply(session, principal, snaps, now)
+    outcomes = await sync.apply(
+        session, principal, snaps, now, sync.LookedUp(frozenset(keys), found)
+    )
     snap_of = {s.index: s for s in snaps}
     by_index = {e.index: e for e in mapped}
     resolved: list[tuple[str, int]] = []
