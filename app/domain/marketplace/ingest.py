@@ -8,6 +8,7 @@ import contextlib
 import gc
 import hashlib
 import json
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -194,10 +195,17 @@ async def _ingest(
 
 
 class _Pauses:
-    """How many batches are being ingested, and whether the collector ran before the first."""
+    """Batches being ingested; whether the collector ran before the first; since when."""
 
     count = 0
     resume = False
+    since = 0.0
+
+
+# While batches overlap without a gap the collector stays paused: a full collection at
+# most this often keeps other requests' cycles from piling up meanwhile.
+MAX_PAUSE_SECONDS = 2.0
+_clock = time.monotonic
 
 
 @contextlib.contextmanager
@@ -210,18 +218,24 @@ def _collector_paused() -> Iterator[None]:
     walk the whole heap (100-200 ms each, every third or fourth batch, measured). Paused,
     the batch is freed by reference counting (nothing here makes reference cycles), and the
     collector runs again after it, catching up on any cycles other requests made meanwhile.
-    Counted: concurrent batches on the event loop resume it once, after the last of them.
+    Counted: concurrent batches on the event loop resume it once, after the last of them;
+    if they overlap for longer than ``MAX_PAUSE_SECONDS``, a batch that ends collects once.
     """
     if _Pauses.count == 0:
         _Pauses.resume = gc.isenabled()
+        _Pauses.since = _clock()
         gc.disable()
     _Pauses.count += 1
     try:
         yield
     finally:
         _Pauses.count -= 1
-        if _Pauses.count == 0 and _Pauses.resume:
-            gc.enable()
+        if _Pauses.resume:
+            if _Pauses.count == 0:
+                gc.enable()
+            elif _clock() - _Pauses.since > MAX_PAUSE_SECONDS:
+                gc.collect()
+                _Pauses.since = _clock()
 
 
 def _problem(field: str, msg: str, code: str) -> dict[str, Any]:
