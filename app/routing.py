@@ -11,9 +11,11 @@ from __future__ import annotations
 import contextlib
 import email.message
 import functools
+import json
 import logging
 from collections.abc import Callable, Coroutine
-from typing import Any
+from decimal import Decimal
+from typing import Any, TypeVar
 
 import orjson
 from fastapi import Request, Response
@@ -38,6 +40,15 @@ _NOT_STORED = frozenset({401, 403})
 logger = logging.getLogger("storeops.routing")
 
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
+Endpoint = TypeVar("Endpoint", bound=Callable[..., Any])
+_EXACT_NUMBERS = "__storeops_exact_numbers__"
+
+
+def exact_numbers(endpoint: Endpoint) -> Endpoint:
+    """Mark a route whose JSON body is parsed once with its numbers as ``Decimal`` (never
+    through a binary float): the body model then sees Decimals where it allows any value."""
+    setattr(endpoint, _EXACT_NUMBERS, True)
+    return endpoint
 
 
 ETAG_HEADER: dict[str, Any] = {
@@ -117,7 +128,7 @@ class TransactionalRoute(APIRoute):
         if not (set(self.methods or ()) & WRITE_METHODS):
             read = _read_handler(handler)
             return _known_query(_with_etag(read) if self._sends_etag() else read, known)
-        write = _write_handler(handler)
+        write = _write_handler(handler, exact=getattr(self.endpoint, _EXACT_NUMBERS, False))
         return _known_query(_json_only(write) if self.body_field is not None else write, known)
 
 
@@ -240,19 +251,26 @@ def _read_handler(handler: Handler) -> Handler:
     return _database_down(run)
 
 
-async def _parse_json_fast(request: Request) -> None:
+async def _parse_json_fast(request: Request, *, exact: bool) -> None:
     """Parse a JSON body with orjson (several times faster than the standard library on
-    1,000-order batches); anything orjson refuses is left to FastAPI's own parser, so
-    errors read the same as before."""
+    1,000-order batches), or with the standard library and Decimal numbers for an
+    :func:`exact_numbers` route (``NaN``/``Infinity`` kept as their names, strings); a body
+    either refuses is left to FastAPI's own parser, so errors read the same as before."""
     if "json" not in request.headers.get("content-type", ""):
         return
     body = await request.body()
-    if body:
+    if not body:
+        return
+    if exact:
+        # JSONDecodeError, UnicodeDecodeError, too deeply nested: FastAPI answers those.
+        with contextlib.suppress(ValueError, RecursionError):
+            request._json = json.loads(body, parse_float=Decimal, parse_constant=str)
+    else:
         with contextlib.suppress(orjson.JSONDecodeError):
             request._json = orjson.loads(body)
 
 
-def _write_handler(handler: Handler) -> Handler:
+def _write_handler(handler: Handler, *, exact: bool = False) -> Handler:
     async def attempt(request: Request) -> Response:
         async with _sessionmaker(request)() as session:
             request.state.session = session
@@ -269,7 +287,7 @@ def _write_handler(handler: Handler) -> Handler:
             return await _run_idempotent(request, session, handler, idempotency.validate_key(key))
 
     async def run(request: Request) -> Response:
-        await _parse_json_fast(request)
+        await _parse_json_fast(request, exact=exact)
         for tries_left in range(RETRIES, -1, -1):
             try:
                 return await attempt(request)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 import orjson
-from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Response
 
 from app.auth import Principal, Role, require
 from app.domain.errors import RuleViolation
@@ -26,7 +26,7 @@ from app.domain.store import zones
 from app.models import MarketplaceUnmapped
 from app.pagination import CursorParam, LimitParam, Page, decode_cursor, encode_cursor, page_of
 from app.routers._common import ClockDep, IdempotencyKeyHeader, Session, path_id, problems
-from app.routing import TransactionalRoute
+from app.routing import TransactionalRoute, exact_numbers
 
 router = APIRouter(prefix="/v1/marketplace", tags=["marketplace"], route_class=TransactionalRoute)
 
@@ -42,6 +42,7 @@ EntryId = Annotated[str, Path(description="Review queue entry id.", examples=["7
     response_model_exclude_none=True,
     responses=problems(401, 403, 404, 409, 422, codes={409: "platform_mismatch"}),
 )
+@exact_numbers  # money is never read through a binary float; the body is parsed once
 async def post_platform_orders(
     platform: PlatformPath,
     store_id: StoreQuery,
@@ -49,7 +50,6 @@ async def post_platform_orders(
     principal: Syncer,
     session: Session,
     clock: ClockDep,
-    request: Request,
     _: IdempotencyKeyHeader = None,
 ) -> Response:
     """Up to 1,000 of the platform's own order objects (as its list or detail API returns
@@ -57,13 +57,8 @@ async def post_platform_orders(
     error?, queued?}`. An order that cannot be mapped is kept in the review queue
     (`status` 202, `queued: true`, `id` the entry's, `error` naming the field); an
     unchanged order is 200 and writes nothing."""
-    raw = await request.body()
-
-    def exact() -> list[Any]:
-        return ingest.parse_exact(raw)
-
     results = await ingest.ingest(
-        session, principal, platform, path_id(store_id, "store"), body.orders, exact, clock.now()
+        session, principal, platform, path_id(store_id, "store"), body.orders, clock.now()
     )
     return Response(orjson.dumps({"results": results}), media_type="application/json")
 
@@ -138,17 +133,12 @@ async def retry_unmapped(
     entry = await queue.get_visible(session, principal, ident, lock=True)
     queue.require_open(entry)
     text = await queue.payload_text(session, ident)
-    try:
-        loose = orjson.loads(text)
-    except orjson.JSONDecodeError:
-        loose = json.loads(text)
     results = await ingest.ingest(
         session,
         principal,
         entry.platform,
         entry.store_id,
-        [loose],
-        lambda: [json.loads(text, parse_float=Decimal)],
+        [json.loads(text, parse_float=Decimal)],
         clock.now(),
     )
     await queue.settle(session, ident, results[0], clock.now())

@@ -248,3 +248,61 @@ async def test_platform_refs_are_unique_per_store(api: Api) -> None:
     assert r.status_code == 200, r.text
     assert r.json()["platform_refs"] == []
     assert (await api.client.post("/v1/skus", json=other, headers=ADMIN)).status_code == 201
+
+
+async def test_malformed_bodies_are_422_problems(api: Api) -> None:
+    store = await api.store("pdd")
+    url = f"/v1/marketplace/pdd/orders?store_id={store['id']}"
+    cases_ = [
+        (b'{"orders": [', "malformed_json", None),
+        (b"{}", "validation_error", ["body", "orders"]),
+        (b'{"orders": {"order_sn": "1"}}', "validation_error", ["body", "orders"]),
+        (b'{"orders": []}', "validation_error", ["body", "orders"]),
+        (orjson_list(1001), "validation_error", ["body", "orders"]),
+        (b'{"orders": [{}], "extra": 1.5}', "validation_error", ["body", "extra"]),
+        (b"[1.5]", "validation_error", ["body"]),
+    ]
+    for raw, code, loc in cases_:
+        problem = assert_problem(await api.client.post(url, content=raw, headers=JSON), 422, code)
+        if loc is not None:
+            assert problem["errors"][0]["loc"] == loc, (raw[:40], problem)
+
+
+def orjson_list(n: int) -> bytes:
+    return json.dumps({"orders": [{"order_sn": str(i)} for i in range(n)]}).encode()
+
+
+async def test_numbers_are_read_exactly_from_the_body(api: Api) -> None:
+    # The body is parsed once with Decimal numbers: a price a double would round to two
+    # places, NaN and a number beyond a double's range are mapping errors, kept for review.
+    store = await api.store("pdd")
+    await stocked_sku(api, store["id"], 100, sku_code="SHT-4J-GRY-18")
+    order = cases("pdd")[0]["order"]["order_info_get_response"]["order_info"]
+    text = json.dumps(order, ensure_ascii=False, default=_number)
+    assert '"goods_price": 59.8' in text
+    prices = ["59.800000000000001", "NaN", "1e999", "59.8"]
+    sn = order["order_sn"]
+    raw = "[" + ",".join(
+        text.replace('"goods_price": 59.8', f'"goods_price": {p}').replace(sn, f"{sn}{n}")
+        for n, p in enumerate(prices)
+    )
+    r = await api.client.post(
+        f"/v1/marketplace/pdd/orders?store_id={store['id']}",
+        content=('{"orders": ' + raw + "]}").encode(),
+        headers=JSON,
+    )
+    assert r.status_code == 200, r.text
+    results = r.json()["results"]
+    assert [x["status"] for x in results] == [202, 202, 202, 201], results
+    assert [x["error"]["errors"][0]["msg"] for x in results[:3]] == [
+        "more than two decimals",
+        "not a number",
+        "too large",
+    ]
+    listed = await api.client.get(
+        f"/v1/marketplace/unmapped?store_id={store['id']}&status=open", headers=ADMIN
+    )
+    payloads = {e["id"]: e["payload"] for e in listed.json()["items"]}
+    # Kept whole: NaN by its name, a number beyond a double as null.
+    assert payloads[results[1]["id"]]["item_list"][0]["goods_price"] == "NaN"
+    assert payloads[results[2]["id"]]["item_list"][0]["goods_price"] is None

@@ -22,6 +22,9 @@ BEIJING = timezone(timedelta(hours=8))
 NO_TIME = frozenset({"", "0001-01-01 00:00:00", "1970-01-01 00:00:00"})
 _LOCAL_TIME = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$")
 MAX_YUAN = Decimal("999999999999.99")  # numeric(14,2)
+# The largest exponent an amount can have and still be quantized to cents within the
+# default decimal context's 28 digits (larger ones are refused before quantizing).
+_HUGE = 25
 # Masked phones ("138****5521"), virtual numbers ("18877771111-123").
 _PHONE = re.compile(r"^\+?[0-9* -]{3,32}$")
 HIDDEN = "***"
@@ -143,25 +146,16 @@ def quantity(value: Any, name: str) -> int:
 def yuan(value: Any, name: str, *, default: Decimal | None = None) -> Decimal:
     """Yuan as a JSON number (parsed as Decimal, never float) or a decimal string."""
     kind = type(value)
-    cents: Decimal
+    amount: Decimal
     if kind is Decimal:  # the common case, kept cheap: a 1,000-order batch has ~5,000
-        if not value.is_finite():
-            raise MappingError(name, "not a number")
-        cents = value.quantize(CENT)
-        if cents != value:
-            raise MappingError(name, "more than two decimals")
+        amount = value
     elif kind is int:
-        cents = Decimal(value).quantize(CENT)
+        amount = Decimal(value)
     elif kind is str and value.strip():
         try:
-            cents = Decimal(value.strip())
+            amount = Decimal(value.strip())
         except InvalidOperation:
             raise MappingError(name, "not a number") from None
-        if not cents.is_finite():
-            raise MappingError(name, "not a number")
-        if cents != cents.quantize(CENT):
-            raise MappingError(name, "more than two decimals")
-        cents = cents.quantize(CENT)
     elif value is None or value == "":
         if default is not None:
             return default
@@ -169,6 +163,13 @@ def yuan(value: Any, name: str, *, default: Decimal | None = None) -> Decimal:
     else:
         # A float means the body was not parsed with Decimal: a bug upstream, not rounding.
         raise MappingError(name, "expected an amount (not a binary float)")
+    if not amount.is_finite():
+        raise MappingError(name, "not a number")
+    if amount.adjusted() > _HUGE:  # 1e999: to cents it has more digits than Decimal holds
+        raise MappingError(name, "negative amount" if amount < 0 else "too large")
+    cents = amount.quantize(CENT)
+    if cents != amount:
+        raise MappingError(name, "more than two decimals")
     if cents < 0:
         raise MappingError(name, "negative amount")
     if cents > MAX_YUAN:

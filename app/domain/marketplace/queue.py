@@ -7,6 +7,7 @@ sending the same order again updates its entry instead of queueing it twice.
 from __future__ import annotations
 
 import json
+import math
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -38,15 +39,19 @@ _KEEP = """
 
 
 def _dump(value: Any) -> str:
+    """The payload as JSON text for the jsonb column: its Decimal numbers as the nearest
+    double (shown as before; the mapping reads them from the request, not from here), one
+    too large for a double as null (as orjson writes infinities)."""
     try:
-        return orjson.dumps(value).decode()
-    except TypeError:  # Decimals or ints beyond 64 bits: stdlib, numbers kept exact
-        return json.dumps(value, default=_exact, ensure_ascii=False)
+        return orjson.dumps(value, default=_number).decode()
+    except TypeError:  # ints beyond 64 bits: the standard library
+        return json.dumps(value, default=_number, ensure_ascii=False)
 
 
-def _exact(value: Any) -> Any:
+def _number(value: Any) -> Any:
     if isinstance(value, Decimal):
-        return float(value)  # only for payloads orjson could not read (ints beyond 64 bits)
+        number = float(value)
+        return number if math.isfinite(number) else None
     raise TypeError(f"not JSON: {type(value).__name__}")
 
 

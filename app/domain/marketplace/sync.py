@@ -103,10 +103,33 @@ def _order_create(item: SnapItem) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True, slots=True)
+class LookedUp:
+    """What :func:`known` answered for ``keys`` earlier in this transaction."""
+
+    keys: frozenset[tuple[int, str]]
+    found: dict[tuple[int, str], tuple[int, str | None]]
+
+
+async def _known_unless_looked_up(
+    session: AsyncSession, keys: list[tuple[int, str]], looked_up: LookedUp | None
+) -> dict[tuple[int, str], tuple[int, str | None]]:
+    if looked_up is None:
+        return await known(session, keys)
+    found = {k: looked_up.found[k] for k in keys if k in looked_up.found}
+    found.update(await known(session, [k for k in keys if k not in looked_up.keys]))
+    return found
+
+
 async def apply(
-    session: AsyncSession, principal: Principal, items: list[SnapItem], now: datetime
+    session: AsyncSession,
+    principal: Principal,
+    items: list[SnapItem],
+    now: datetime,
+    looked_up: LookedUp | None = None,
 ) -> list[Outcome]:
-    """Apply snapshots in input order; one bad item never fails the others."""
+    """Apply snapshots in input order; one bad item never fails the others. ``looked_up``:
+    the caller's own lookup of (some of) the keys (the adapters' no-op check), not repeated."""
     out: dict[int, Outcome] = {}
     firsts: list[SnapItem] = []
     later: list[SnapItem] = []
@@ -124,7 +147,9 @@ async def apply(
         else:
             seen.add(key)
             firsts.append(item)
-    found = await known(session, [(i.store_id, i.external_id) for i in firsts])
+    found = await _known_unless_looked_up(
+        session, [(i.store_id, i.external_id) for i in firsts], looked_up
+    )
     new: list[SnapItem] = []
     changed: list[tuple[SnapItem, int]] = []
     for item in firsts:

@@ -29,6 +29,7 @@ from app.domain.order import rules
 from app.domain.order.intake import Clock, content_hash, dispatch_clock, line_ref
 from app.domain.order.rules import Allocation, Status
 from app.domain.order.schemas import OrderCreate
+from app.domain.order.typed import OrderData, typed_order
 from app.domain.promotion import limits as promotion_limits
 from app.domain.promotion import pricing as promo_pricing
 from app.domain.store.rules import DispatchPolicy, effective_policy
@@ -37,7 +38,7 @@ from app.domain.store.rules import DispatchPolicy, effective_policy
 @dataclass
 class _Item:
     index: int
-    data: OrderCreate
+    data: OrderData
     digest: str
     sku_ids: list[int] = field(default_factory=list)
     reserved: list[int] = field(default_factory=list)
@@ -140,11 +141,15 @@ async def _take(
     out: dict[int, BulkOutcome] = {}
     items: list[_Item] = []
     for n, value in enumerate(raw):
-        try:
-            data = OrderCreate.model_validate(value)
-        except ValidationError as exc:
-            out[n] = BulkOutcome(n, 422, error=exc)
-            continue
+        # A body built in-process from typed values (marketplace adapters) is checked in
+        # plain Python; pydantic validates the rest, and names the error of a refused one.
+        data: OrderData | None = typed_order(value)
+        if data is None:
+            try:
+                data = OrderCreate.model_validate(value)
+            except ValidationError as exc:
+                out[n] = BulkOutcome(n, 422, error=exc)
+                continue
         # The buyer as sent (already validated, no extra keys) is what gets stored.
         items.append(_Item(n, data, content_hash(data), raw_buyer=value["buyer"]))
     parsed = list(items)

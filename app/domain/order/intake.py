@@ -23,6 +23,7 @@ from app.domain.inventory.reservations import Line
 from app.domain.order import read, rules
 from app.domain.order.rules import Allocation, Status
 from app.domain.order.schemas import DiscountOut, LineOut, OrderCreate, OrderPublic
+from app.domain.order.typed import OrderData
 from app.domain.promotion import limits as promo_limits
 from app.domain.promotion import pricing as promo_pricing
 from app.domain.store import zones
@@ -50,7 +51,7 @@ def _instant(value: datetime | None) -> str | None:
     return None if value is None else value.isoformat()
 
 
-def content_hash(data: OrderCreate) -> str:
+def content_hash(data: OrderData) -> str:
     """What makes two intakes of one external id "the same order": every field, normalised
     (money to two places, times to UTC), in a fixed order."""
     b, g = data.buyer, data.group_buy

@@ -1,0 +1,64 @@
+"""The collector pause around a marketplace batch: counted, and always resumed."""
+
+from __future__ import annotations
+
+import gc
+
+import pytest
+
+from app.domain.marketplace import ingest
+from app.domain.marketplace.ingest import _collector_paused
+
+
+def test_overlapping_batches_resume_the_collector_after_the_last() -> None:
+    assert gc.isenabled()
+    first, second = _collector_paused(), _collector_paused()
+    first.__enter__()
+    second.__enter__()
+    assert not gc.isenabled()
+    first.__exit__(None, None, None)  # the first batch ends while the second still runs
+    assert not gc.isenabled()
+    second.__exit__(None, None, None)
+    assert gc.isenabled()
+
+
+def _fail_paused() -> None:
+    with _collector_paused():
+        assert not gc.isenabled()
+        raise RuntimeError("boom")
+
+
+def test_a_failing_batch_resumes_the_collector() -> None:
+    with pytest.raises(RuntimeError):
+        _fail_paused()
+    assert gc.isenabled()
+
+
+def test_a_collector_switched_off_elsewhere_stays_off() -> None:
+    gc.disable()
+    try:
+        with _collector_paused():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
+def test_batches_overlapping_without_a_gap_still_collect(monkeypatch: pytest.MonkeyPatch) -> None:
+    now = [100.0]
+    collected: list[int] = []
+    monkeypatch.setattr(ingest, "_clock", lambda: now[0])
+    monkeypatch.setattr(gc, "collect", lambda generation=2: collected.append(generation) or 0)
+    running = [_collector_paused(), _collector_paused()]
+    for batch in running:
+        batch.__enter__()
+    for _ in range(7):  # 7 s in all, a batch always running: a collection at 3 s and 6 s
+        now[0] += 1.0
+        running.pop(0).__exit__(None, None, None)
+        running.append(_collector_paused())
+        running[-1].__enter__()
+        assert not gc.isenabled()
+    assert collected == [2, 2]  # no more often than MAX_PAUSE_SECONDS (2 s)
+    for batch in running:
+        batch.__exit__(None, None, None)
+    assert gc.isenabled()
