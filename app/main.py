@@ -9,7 +9,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from app import bootstrap
+from app import bootstrap, collector
 from app.config import Settings, get_settings
 from app.cors import install_cors
 from app.db import create_engine, create_sessionmaker
@@ -151,6 +151,8 @@ def _lifespan(settings: Settings, clock: Clock) -> Any:
             )
             if settings.webhook_worker_enabled:
                 deliverer.start()
+            # What start-up built lives as long as the process: out of later collections.
+            collector.freeze_after_startup()
             try:
                 yield
             finally:

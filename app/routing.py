@@ -24,7 +24,7 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app import dberrors, idempotency
+from app import collector, dberrors, idempotency
 from app.auth import authenticate
 from app.domain import audit
 from app.domain.errors import DomainError, RuleViolation
@@ -42,12 +42,20 @@ logger = logging.getLogger("storeops.routing")
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
 Endpoint = TypeVar("Endpoint", bound=Callable[..., Any])
 _EXACT_NUMBERS = "__storeops_exact_numbers__"
+_BATCH = "__storeops_batch__"
 
 
 def exact_numbers(endpoint: Endpoint) -> Endpoint:
     """Mark a route whose JSON body is parsed once with its numbers as ``Decimal`` (never
     through a binary float): the body model then sees Decimals where it allows any value."""
     setattr(endpoint, _EXACT_NUMBERS, True)
+    return endpoint
+
+
+def batch(endpoint: Endpoint) -> Endpoint:
+    """Mark a route that takes batches of up to 1,000 items: the cyclic garbage collector is
+    paused over the whole request, body parse included (:func:`app.collector.paused`)."""
+    setattr(endpoint, _BATCH, True)
     return endpoint
 
 
@@ -128,7 +136,11 @@ class TransactionalRoute(APIRoute):
         if not (set(self.methods or ()) & WRITE_METHODS):
             read = _read_handler(handler)
             return _known_query(_with_etag(read) if self._sends_etag() else read, known)
-        write = _write_handler(handler, exact=getattr(self.endpoint, _EXACT_NUMBERS, False))
+        write = _write_handler(
+            handler,
+            exact=getattr(self.endpoint, _EXACT_NUMBERS, False),
+            batch=getattr(self.endpoint, _BATCH, False),
+        )
         return _known_query(_json_only(write) if self.body_field is not None else write, known)
 
 
@@ -270,7 +282,7 @@ async def _parse_json_fast(request: Request, *, exact: bool) -> None:
             request._json = orjson.loads(body)
 
 
-def _write_handler(handler: Handler, *, exact: bool = False) -> Handler:
+def _write_handler(handler: Handler, *, exact: bool = False, batch: bool = False) -> Handler:
     async def attempt(request: Request) -> Response:
         async with _sessionmaker(request)() as session:
             request.state.session = session
@@ -287,6 +299,10 @@ def _write_handler(handler: Handler, *, exact: bool = False) -> Handler:
             return await _run_idempotent(request, session, handler, idempotency.validate_key(key))
 
     async def run(request: Request) -> Response:
+        with collector.paused() if batch else contextlib.nullcontext():
+            return await attempts(request)
+
+    async def attempts(request: Request) -> Response:
         await _parse_json_fast(request, exact=exact)
         for tries_left in range(RETRIES, -1, -1):
             try:

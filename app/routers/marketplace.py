@@ -26,7 +26,7 @@ from app.domain.store import zones
 from app.models import MarketplaceUnmapped
 from app.pagination import CursorParam, LimitParam, Page, decode_cursor, encode_cursor, page_of
 from app.routers._common import ClockDep, IdempotencyKeyHeader, Session, path_id, problems
-from app.routing import TransactionalRoute, exact_numbers
+from app.routing import TransactionalRoute, batch, exact_numbers
 
 router = APIRouter(prefix="/v1/marketplace", tags=["marketplace"], route_class=TransactionalRoute)
 
@@ -43,6 +43,7 @@ EntryId = Annotated[str, Path(description="Review queue entry id.", examples=["7
     responses=problems(401, 403, 404, 409, 422, codes={409: "platform_mismatch"}),
 )
 @exact_numbers  # money is never read through a binary float; the body is parsed once
+@batch
 async def post_platform_orders(
     platform: PlatformPath,
     store_id: StoreQuery,

@@ -16,7 +16,7 @@ from app.domain.order import queries, read
 from app.domain.order.schemas import OrderPublic
 from app.errors import item_problem
 from app.routers._common import ClockDep, IdempotencyKeyHeader, Session, path_id, problems
-from app.routing import TransactionalRoute
+from app.routing import TransactionalRoute, batch
 
 router = APIRouter(prefix="/v1/orders", tags=["marketplace"], route_class=TransactionalRoute)
 
@@ -89,6 +89,7 @@ async def put_snapshot(
     response_model_exclude_none=True,
     responses=problems(401, 403, 422),
 )
+@batch
 async def put_snapshots(
     body: SnapshotBulkIn,
     principal: Syncer,

@@ -39,7 +39,7 @@ from app.routers._common import (
     path_id,
     problems,
 )
-from app.routing import TransactionalRoute
+from app.routing import TransactionalRoute, batch
 
 router = APIRouter(prefix="/v1/orders", tags=["orders"], route_class=TransactionalRoute)
 
@@ -103,6 +103,7 @@ async def create_order(
     response_model_exclude_none=True,
     responses=problems(401, 403, 422),
 )
+@batch
 async def create_orders_bulk(
     body: OrderBulkIn,
     principal: Intaker,
@@ -134,6 +135,7 @@ async def create_orders_bulk(
     response_model_exclude_none=True,
     responses=problems(401, 403, 422),
 )
+@batch
 async def ship_orders_bulk(
     body: ShipBulkIn,
     principal: Shipper,

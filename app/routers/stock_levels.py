@@ -12,7 +12,7 @@ from app.domain.inventory import service
 from app.domain.inventory.schemas import BulkResult, BulkResults, StockLevelsSync
 from app.errors import item_problem
 from app.routers._common import ClockDep, IdempotencyKeyHeader, Session, problems
-from app.routing import TransactionalRoute
+from app.routing import TransactionalRoute, batch
 
 router = APIRouter(prefix="/v1/stock-levels", tags=["inventory"], route_class=TransactionalRoute)
 
@@ -25,6 +25,7 @@ LevelWriter = Annotated[Principal, Depends(require(Role.ADMIN, Role.OPERATOR, Ro
     response_model_exclude_none=True,
     responses=problems(401, 403, 422),
 )
+@batch
 async def sync_stock_levels(
     body: StockLevelsSync,
     principal: LevelWriter,

@@ -4,12 +4,8 @@ in the review queue and reported ``queued``; nothing is silently skipped."""
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import hashlib
 import json
-import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -95,19 +91,9 @@ async def ingest(
     orders: list[Any],
     now: datetime,
 ) -> list[dict[str, Any]]:
-    """Map and apply ``orders``, parsed with Decimal numbers (never a binary float)."""
-    with _collector_paused():
-        return await _ingest(session, principal, platform, store_id, orders, now)
+    """Map and apply ``orders``, parsed with Decimal numbers (never a binary float).
 
-
-async def _ingest(
-    session: AsyncSession,
-    principal: Principal,
-    platform: str,
-    store_id: int,
-    orders: list[Any],
-    now: datetime,
-) -> list[dict[str, Any]]:
+    Its routes are :func:`app.routing.batch` routes: the collector is paused over them."""
     module = ADAPTERS[platform]
     store = await check_store(session, principal, platform, store_id)
     entries = []
@@ -192,50 +178,6 @@ async def _ingest(
                 "error": problem,
             }
     return [results[n] for n in range(len(orders))]
-
-
-class _Pauses:
-    """Batches being ingested; whether the collector ran before the first; since when."""
-
-    count = 0
-    resume = False
-    since = 0.0
-
-
-# While batches overlap without a gap the collector stays paused: a full collection at
-# most this often keeps other requests' cycles from piling up meanwhile.
-MAX_PAUSE_SECONDS = 2.0
-_clock = time.monotonic
-
-
-@contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
-    """The cyclic collector paused while a batch is ingested, awaits included.
-
-    A 1,000-order batch allocates tens of thousands of containers (parsed objects, mapped
-    orders, intake bodies, rows) that all live until the batch is done: every collection
-    meanwhile walks them in vain and promotes them, and the full collections that follow
-    walk the whole heap (100-200 ms each, every third or fourth batch, measured). Paused,
-    the batch is freed by reference counting (nothing here makes reference cycles), and the
-    collector runs again after it, catching up on any cycles other requests made meanwhile.
-    Counted: concurrent batches on the event loop resume it once, after the last of them;
-    if they overlap for longer than ``MAX_PAUSE_SECONDS``, a batch that ends collects once.
-    """
-    if _Pauses.count == 0:
-        _Pauses.resume = gc.isenabled()
-        _Pauses.since = _clock()
-        gc.disable()
-    _Pauses.count += 1
-    try:
-        yield
-    finally:
-        _Pauses.count -= 1
-        if _Pauses.resume:
-            if _Pauses.count == 0:
-                gc.enable()
-            elif _clock() - _Pauses.since > MAX_PAUSE_SECONDS:
-                gc.collect()
-                _Pauses.since = _clock()
 
 
 def _problem(field: str, msg: str, code: str) -> dict[str, Any]:

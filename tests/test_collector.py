@@ -1,4 +1,4 @@
-"""The collector pause around a marketplace batch: counted, and always resumed."""
+"""The collector pause around a batch request: counted, and always resumed."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import gc
 
 import pytest
 
-from app.domain.marketplace import ingest
-from app.domain.marketplace.ingest import _collector_paused
+from app import collector
+from app.collector import paused as _collector_paused
 
 
 def test_overlapping_batches_resume_the_collector_after_the_last() -> None:
@@ -47,7 +47,7 @@ def test_a_collector_switched_off_elsewhere_stays_off() -> None:
 def test_batches_overlapping_without_a_gap_still_collect(monkeypatch: pytest.MonkeyPatch) -> None:
     now = [100.0]
     collected: list[int] = []
-    monkeypatch.setattr(ingest, "_clock", lambda: now[0])
+    monkeypatch.setattr(collector, "_clock", lambda: now[0])
     monkeypatch.setattr(gc, "collect", lambda generation=2: collected.append(generation) or 0)
     running = [_collector_paused(), _collector_paused()]
     for batch in running:
@@ -62,3 +62,33 @@ def test_batches_overlapping_without_a_gap_still_collect(monkeypatch: pytest.Mon
     for batch in running:
         batch.__exit__(None, None, None)
     assert gc.isenabled()
+
+
+def test_every_batch_route_pauses_the_collector() -> None:
+    from fastapi.routing import APIRoute
+
+    from app.main import create_app
+    from app.routing import _BATCH
+
+    marked = {
+        (next(iter(r.methods)), r.path)
+        for r in create_app().routes
+        if isinstance(r, APIRoute) and getattr(r.endpoint, _BATCH, False)
+    }
+    assert marked == {
+        ("POST", "/v1/orders/bulk"),
+        ("POST", "/v1/orders/ship-bulk"),
+        ("PUT", "/v1/orders/by-external"),
+        ("POST", "/v1/marketplace/{platform}/orders"),
+        ("PUT", "/v1/stock-levels"),
+    }
+
+
+def test_freeze_after_startup_keeps_what_lives_out_of_collections() -> None:
+    before = gc.get_freeze_count()
+    kept = [object() for _ in range(10)]
+    collector.freeze_after_startup()
+    try:
+        assert gc.get_freeze_count() >= before + len(kept)
+    finally:
+        gc.unfreeze()
