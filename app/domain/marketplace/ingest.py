@@ -22,6 +22,7 @@ from app.domain.errors import Conflict, not_found
 from app.domain.marketplace import douyin, jd, pdd, queue, sync, taobao
 from app.domain.marketplace.common import Mapped, MappingError
 from app.domain.marketplace.sync import SnapItem
+from app.domain.order.typed import TypedGroup
 from app.errors import item_problem
 
 ADAPTERS: dict[str, ModuleType] = {"pdd": pdd, "taobao": taobao, "douyin": douyin, "jd": jd}
@@ -236,12 +237,6 @@ class _Line:
 
 
 @dataclass(slots=True)
-class _Group:
-    group_id: str
-    formed_at: datetime | None
-
-
-@dataclass(slots=True)
 class _Shipment:
     carrier: str
     tracking_number: str
@@ -261,7 +256,7 @@ class _View:
     paid_at: datetime | None
     buyer: _Buyer
     items: list[_Line]
-    group_buy: _Group | None
+    group_buy: TypedGroup | None
     shipment: _Shipment | None
     delivered_at: datetime | None
     urged_at: datetime | None
@@ -297,7 +292,7 @@ def _snapshot(
         carrier = ours.get(m.shipment.carrier_code or "", "OTHER")
         shipment = _Shipment(carrier, m.shipment.tracking_number, m.shipment.shipped_at)
     g = m.group_buy
-    group = None if g is None else _Group(g["group_id"], g["formed_at"])
+    group = None if g is None else TypedGroup(g["group_id"], g["formed_at"])
     buyer = dict(m.buyer)
     view = _View(
         platform_status=m.platform_status,
